@@ -1,0 +1,266 @@
+"""Frozen run configuration: Budget, EvalProtocol and RunSpec (with its content hash)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from genbench.bench import PROTOCOL_VERSION, __version__
+
+Scalar = (bool, int, float, str, type(None))
+
+
+class SpecError(ValueError):
+    """A RunSpec, Budget or protocol was given a bad value or an unknown key."""
+
+
+def _check_keys(kind: str, given: Mapping[str, Any], cls: type) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise SpecError(f"unknown {kind} key(s) {unknown}; known: {sorted(known)}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When training stops: the first limit reached wins, and the row records which.
+
+    A step is one generator update (a WGAN step holds its n_critic critic updates);
+    kimg counts thousands of real images shown to the discriminator or encoder.
+    """
+
+    max_steps: int | None = None
+    max_kimg: float | None = None
+    max_wall_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_steps is None and self.max_kimg is None and self.max_wall_seconds is None:
+            raise SpecError(
+                "a Budget needs at least one limit: max_steps, max_kimg or max_wall_seconds "
+                "(CLI: --steps, --kimg or --minutes)"
+            )
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 0
+        ):
+            raise SpecError(f"max_steps must be an integer >= 0, got {self.max_steps!r}")
+        for name in ("max_kimg", "max_wall_seconds"):
+            v = getattr(self, name)
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+            ):
+                raise SpecError(f"{name} must be a finite number >= 0, got {v!r}")
+
+    def reached(self, steps: int, kimg: float, wall_seconds: float) -> str | None:
+        """Name of the first limit reached ('steps', 'kimg', 'wall'), or None."""
+        if self.max_steps is not None and steps >= self.max_steps:
+            return "steps"
+        if self.max_kimg is not None and kimg >= self.max_kimg:
+            return "kimg"
+        if self.max_wall_seconds is not None and wall_seconds >= self.max_wall_seconds:
+            return "wall"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Budget":
+        _check_keys("budget", d, cls)
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How a trained model is scored. Every field changes the numbers, so all are hashed.
+
+    extractor: feature extractor registry name; n_fake: generated samples scored;
+    n_real: reference images (None = the whole reference split); split: the reference
+    split the reported metrics use ('test'; 'val' is for checkpoint selection);
+    pr_k: k of precision/recall; is_splits: splits of the Inception-style score.
+    """
+
+    extractor: str = "mnist-lenet"
+    n_fake: int = 2000
+    n_real: int | None = None
+    split: str = "test"
+    pr_k: int = 3
+    is_splits: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("n_fake", "pr_k", "is_splits"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"protocol {name} must be an integer >= 1, got {v!r}")
+        if self.n_real is not None and (not isinstance(self.n_real, int) or self.n_real < 2):
+            raise SpecError(f"protocol n_real must be None or an integer >= 2, got {self.n_real!r}")
+        if self.split not in ("train", "val", "test"):
+            raise SpecError(f"protocol split must be train, val or test, got {self.split!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "EvalProtocol":
+        _check_keys("protocol", d, cls)
+        return cls(**d)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``--set key=value``; the value is JSON where it parses, else a string.
+
+    >>> parse_override("lr=1e-4")
+    ('lr', 0.0001)
+    >>> parse_override("loss=minimax")
+    ('loss', 'minimax')
+    """
+    if "=" not in text:
+        raise SpecError(f"--set expects key=value, got {text!r} (example: --set lr=1e-4)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key.isidentifier():
+        raise SpecError(f"--set key must be an identifier, got {key!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _normalize_overrides(overrides: Any) -> tuple[tuple[str, Any], ...]:
+    items = overrides.items() if isinstance(overrides, Mapping) else overrides
+    out = []
+    for item in items:
+        key, value = item
+        if isinstance(value, list):
+            value = tuple(value)
+        if not isinstance(value, Scalar) and not (
+            isinstance(value, tuple) and all(isinstance(v, Scalar) for v in value)
+        ):
+            raise SpecError(f"override {key}={value!r}: values must be JSON scalars or lists of them")
+        out.append((str(key), value))
+    keys = [k for k, _ in out]
+    if len(set(keys)) != len(keys):
+        raise SpecError(f"override keys repeat: {keys}")
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one run. ``hash`` names its run directory.
+
+    ``data_root`` and ``checkpoint_every`` do not change the numbers and are left out
+    of the hash; everything else, plus the genbench and protocol versions, is in it.
+    """
+
+    baseline: str
+    dataset: str
+    budget: Budget
+    seed: int = 0
+    eval_seed: int = 0
+    overrides: tuple[tuple[str, Any], ...] = ()
+    protocol: EvalProtocol = field(default_factory=EvalProtocol)
+    device: str = "cpu"
+    data_root: str | None = None
+    checkpoint_every: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("baseline", "dataset"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise SpecError(f"{name} must be a non-empty string")
+        for name in ("seed", "eval_seed", "checkpoint_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise SpecError(f"{name} must be an integer >= 0, got {v!r}")
+        if isinstance(self.budget, Mapping):
+            object.__setattr__(self, "budget", Budget.from_dict(self.budget))
+        if isinstance(self.protocol, Mapping):
+            object.__setattr__(self, "protocol", EvalProtocol.from_dict(self.protocol))
+        object.__setattr__(self, "overrides", _normalize_overrides(self.overrides))
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return dict(self.overrides)
+
+    def hashed_fields(self) -> dict[str, Any]:
+        d = self.to_dict()
+        del d["data_root"], d["checkpoint_every"]
+        d["genbench_version"] = __version__
+        d["protocol_version"] = PROTOCOL_VERSION
+        return d
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps(self.hashed_fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def run_name(self) -> str:
+        """Directory name: readable prefix plus the content hash."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.baseline)
+        return f"{safe}-{self.dataset}-s{self.seed}-{self.hash}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "dataset": self.dataset,
+            "budget": self.budget.to_dict(),
+            "seed": self.seed,
+            "eval_seed": self.eval_seed,
+            "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in self.overrides},
+            "protocol": self.protocol.to_dict(),
+            "device": self.device,
+            "data_root": self.data_root,
+            "checkpoint_every": self.checkpoint_every,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RunSpec":
+        _check_keys("RunSpec", d, cls)
+        d = dict(d)
+        if "budget" not in d:
+            raise SpecError("RunSpec needs a budget")
+        d["budget"] = Budget.from_dict(d["budget"])
+        if "protocol" in d:
+            d["protocol"] = EvalProtocol.from_dict(d["protocol"])
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a baseline may know about its dataset when it builds its networks.
+
+    kind: 'image' (uint8 NCHW storage, float [-1, 1] batches) or 'points' (float (N, D)).
+    shape: per-sample shape, (C, H, W) for images or (D,) for points.
+    num_classes: number of labels, or None when the data is unlabelled.
+    splits: (name, size) pairs, e.g. (('train', 4000), ('val', 500), ('test', 500)).
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    num_classes: int | None
+    splits: tuple[tuple[str, int], ...]
+    source: str = ""
+    license: str = ""
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("image", "points"):
+            raise SpecError(f"DataInfo.kind must be 'image' or 'points', got {self.kind!r}")
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        return dict(self.splits)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["shape"] = list(self.shape)
+        d["splits"] = dict(self.splits)
+        return d
