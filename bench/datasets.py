@@ -173,3 +173,346 @@ DATASETS.register(
         "25 Gaussians on the grid {-4,-2,0,2,4}^2, std 0.05 (PacGAN/VEEGAN)",
     ),
 )
+
+
+# --- real datasets on disk (torchvision layouts; never downloaded) ----------------------
+# Fixed, documented splits. MNIST / Fashion-MNIST: train = the first 55,000 images of the
+# official training set, val = its last 5,000, test = the official 10,000. CIFAR-10: train =
+# the first 45,000 of the official 50,000 (data_batch_1..5 in order), val = the last 5,000,
+# test = the official test_batch. The loaders take ``val_size`` and ``official_sizes`` only so
+# that tests can run miniature copies of the real layouts; the registered entries always use
+# val_size=5000 and refuse files whose image counts differ from the official release.
+REAL_VAL_SIZE = 5000
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
+IMAGEFOLDER_SIZE = 32
+IMAGEFOLDER_HOLDOUT_EVERY = 20  # per class, 1 file in 20 goes to val and 1 in 20 to test
+
+
+def _offline_hint(tv_class: str, folder: str) -> str:
+    return (
+        "genbench never downloads data. To get the files offline, copy the folder from a machine "
+        "that has it, or on a machine with internet access run\n"
+        f"    python -c \"import torchvision; torchvision.datasets.{tv_class}('DIR', download=True)\"\n"
+        f"and copy DIR/{folder} to <root>/{folder}."
+    )
+
+
+def _digest(splits: dict[str, Split]) -> str:
+    """sha256 over the loaded tensors (split name, shape, bytes): identifies the exact data."""
+    h = hashlib.sha256()
+    for name in sorted(splits):
+        s = splits[name]
+        for t in (s.x, s.y):
+            if t is None:
+                continue
+            t = t.contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _holdout_splits(
+    name: str,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    val_size: int,
+) -> dict[str, Split]:
+    """train = the first n - val_size official training images, val = the last val_size."""
+    n = int(x_train.shape[0])
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 < val_size < n:
+        raise DatasetError(f"{name}: val_size must be an integer in [1, {n - 1}], got {val_size!r}")
+    cut = n - val_size
+    return {
+        "train": Split(x_train[:cut], y_train[:cut]),
+        "val": Split(x_train[cut:], y_train[cut:]),
+        "test": Split(x_test, y_test),
+    }
+
+
+def _check_official_sizes(name: str, where: Path, got: tuple[int, int], expected: tuple[int, int]) -> None:
+    if got != expected:
+        raise DatasetError(
+            f"{name}: expected the official {expected[0]:,} training and {expected[1]:,} test images "
+            f"under {where}, found {got[0]:,} and {got[1]:,}; the files are truncated or not the "
+            "official release (re-copy them)"
+        )
+
+
+def _real_dataset(
+    name: str, splits: dict[str, Split], shape: tuple[int, ...], classes: list[str],
+    source: str, license: str, root: str,
+) -> Dataset:
+    info = DataInfo(
+        name=name,
+        kind="image",
+        shape=shape,
+        num_classes=len(classes),
+        splits=tuple((s, len(splits[s])) for s in SPLIT_NAMES),
+        source=source,
+        license=license,
+        sha256=_digest(splits),
+    )
+    return Dataset(info, splits, {"classes": list(classes), "root": str(root)})
+
+
+def _load_idx(
+    name: str, tv_class: str, root: str | Path, *, val_size: int, official_sizes: bool,
+    source: str, license: str,
+) -> Dataset:
+    """MNIST-format data in torchvision's layout: <root>/<tv_class>/raw/*-idx?-ubyte."""
+    import torchvision.datasets as tvd
+
+    raw = Path(root) / tv_class / "raw"
+    processed = Path(root) / tv_class / "processed"
+    missing = [f for f in IDX_FILES if not (raw / f).is_file()]
+    legacy = all((processed / f).is_file() for f in ("training.pt", "test.pt"))  # torchvision < 0.9
+    if missing and not legacy:
+        gz_only = [f for f in missing if (raw / f"{f}.gz").is_file()]
+        lines = "\n".join(f"    {raw / f}" for f in IDX_FILES)
+        msg = (
+            f"{name}: missing {', '.join(missing)} in {raw}. torchvision reads these four "
+            f"decompressed files (with download=False it does not read the .gz archives):\n{lines}\n"
+        )
+        if gz_only:
+            msg += (
+                f"Found only the archive(s) {', '.join(f + '.gz' for f in gz_only)}: decompress them "
+                f"in place with `gunzip -k {raw}/*.gz`.\n"
+            )
+        raise DatasetError(msg + _offline_hint(tv_class, tv_class))
+    try:
+        cls = getattr(tvd, tv_class)
+        train = cls(str(root), train=True, download=False)
+        test = cls(str(root), train=False, download=False)
+    except (RuntimeError, ValueError, TypeError, AssertionError, OSError) as e:
+        raise DatasetError(
+            f"{name}: torchvision could not read the idx files in {raw} ({type(e).__name__}: {e}); "
+            f"they are damaged or not idx-ubyte files. Re-copy them.\n" + _offline_hint(tv_class, tv_class)
+        ) from e
+    x_tr, y_tr = train.data, train.targets
+    x_te, y_te = test.data, test.targets
+    if official_sizes:
+        _check_official_sizes(name, raw, (len(x_tr), len(x_te)), (60_000, 10_000))
+    splits = _holdout_splits(
+        name,
+        x_tr.to(torch.uint8).unsqueeze(1).contiguous(),
+        y_tr.to(torch.int64),
+        x_te.to(torch.uint8).unsqueeze(1).contiguous(),
+        y_te.to(torch.int64),
+        val_size,
+    )
+    return _real_dataset(name, splits, tuple(splits["train"].x.shape[1:]), list(train.classes),
+                         source, license, str(root))
+
+
+def load_mnist_full(root: str | Path, *, val_size: int = REAL_VAL_SIZE, official_sizes: bool = True) -> Dataset:
+    """Full MNIST from ``<root>/MNIST/raw/`` as torchvision lays it out; uint8 (N, 1, 28, 28).
+
+    Splits: train 55,000 (first of the official train set) / val 5,000 (its last) / test 10,000.
+    """
+    return _load_idx(
+        "mnist-full", "MNIST", root, val_size=val_size, official_sizes=official_sizes,
+        source="MNIST (LeCun, Cortes and Burges), http://yann.lecun.com/exdb/mnist/, read with torchvision",
+        license="CC BY-SA 3.0 (MNIST, LeCun, Cortes and Burges)",
+    )
+
+
+def load_fashion_mnist(root: str | Path, *, val_size: int = REAL_VAL_SIZE, official_sizes: bool = True) -> Dataset:
+    """Fashion-MNIST from ``<root>/FashionMNIST/raw/``; uint8 (N, 1, 28, 28).
+
+    Splits: train 55,000 (first of the official train set) / val 5,000 (its last) / test 10,000.
+    """
+    return _load_idx(
+        "fashion-mnist", "FashionMNIST", root, val_size=val_size, official_sizes=official_sizes,
+        source="Fashion-MNIST (Xiao, Rasul and Vollgraf 2017, Zalando Research), "
+        "https://github.com/zalandoresearch/fashion-mnist, read with torchvision",
+        license="MIT (Fashion-MNIST, Zalando SE)",
+    )
+
+
+def load_cifar10(root: str | Path, *, val_size: int = REAL_VAL_SIZE, official_sizes: bool = True) -> Dataset:
+    """CIFAR-10 from ``<root>/cifar-10-batches-py/``; uint8 (N, 3, 32, 32).
+
+    Splits: train 45,000 (data_batch_1..5 in order, first 45,000) / val 5,000 (the last 5,000
+    of data_batch_5) / test 10,000 (test_batch). torchvision checks every file's md5.
+    """
+    import pickle
+
+    import torchvision.datasets as tvd
+    from torchvision.datasets.utils import check_md5
+
+    name = "cifar10"
+    base = Path(root) / tvd.CIFAR10.base_folder
+    missing = [f for f in CIFAR10_FILES if not (base / f).is_file()]
+    if missing:
+        raise DatasetError(
+            f"{name}: missing {', '.join(missing)} in {base}. Expected the python-pickle release "
+            f"(cifar-10-python.tar.gz, extracted): {base}/data_batch_1..5, test_batch, batches.meta.\n"
+            + _offline_hint("CIFAR10", tvd.CIFAR10.base_folder)
+        )
+    try:
+        train = tvd.CIFAR10(str(root), train=True, download=False)
+        test = tvd.CIFAR10(str(root), train=False, download=False)
+    except (RuntimeError, ValueError, KeyError, OSError, EOFError, pickle.UnpicklingError) as e:
+        listed = tvd.CIFAR10.train_list + tvd.CIFAR10.test_list + [[tvd.CIFAR10.meta["filename"], tvd.CIFAR10.meta["md5"]]]
+        bad = [f for f, md5 in listed if not check_md5(str(base / f), md5)]
+        why = f"md5 differs from the official release for {', '.join(bad)}" if bad else f"{type(e).__name__}: {e}"
+        raise DatasetError(
+            f"{name}: torchvision could not read {base} ({why}); re-copy the files.\n"
+            + _offline_hint("CIFAR10", tvd.CIFAR10.base_folder)
+        ) from e
+    x_tr = torch.from_numpy(np.ascontiguousarray(train.data)).permute(0, 3, 1, 2).contiguous()
+    x_te = torch.from_numpy(np.ascontiguousarray(test.data)).permute(0, 3, 1, 2).contiguous()
+    y_tr = torch.as_tensor(train.targets, dtype=torch.int64)
+    y_te = torch.as_tensor(test.targets, dtype=torch.int64)
+    if official_sizes:
+        _check_official_sizes(name, base, (len(x_tr), len(x_te)), (50_000, 10_000))
+    splits = _holdout_splits(name, x_tr.to(torch.uint8), y_tr, x_te.to(torch.uint8), y_te, val_size)
+    return _real_dataset(
+        name, splits, (3, 32, 32), list(train.classes),
+        source="CIFAR-10 (Krizhevsky 2009), https://www.cs.toronto.edu/~kriz/cifar.html, read with torchvision",
+        license="no explicit licence; cite Krizhevsky 2009 (Learning Multiple Layers of Features from Tiny Images)",
+        root=str(root),
+    )
+
+
+def _read_rgb(path: str, size: int) -> np.ndarray:
+    """One image file -> uint8 (size, size, 3): RGB, shorter side resized, center-cropped."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.fit(im.convert("RGB"), (size, size), method=Image.Resampling.BICUBIC)
+            return np.asarray(im, dtype=np.uint8)
+    except OSError as e:
+        raise DatasetError(f"imagefolder: cannot read image {path} ({e}); remove or replace it") from e
+
+
+def _folder_samples(directory: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    import torchvision.datasets as tvd
+
+    try:
+        folder = tvd.ImageFolder(str(directory))
+    except (FileNotFoundError, OSError) as e:
+        raise DatasetError(
+            f"imagefolder: {directory} must hold one sub-folder per class with image files "
+            f"({', '.join(tvd.folder.IMG_EXTENSIONS)}) in it, e.g. {directory}/cat/001.png; "
+            f"torchvision says: {e}"
+        ) from e
+    return list(folder.classes), list(folder.samples)
+
+
+def _stack(name: str, paths: list[str], labels: list[int], size: int) -> Split:
+    x = np.stack([_read_rgb(p, size) for p in paths]) if paths else np.zeros((0, size, size, 3), np.uint8)
+    return Split(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.as_tensor(labels, dtype=torch.int64))
+
+
+def load_imagefolder(
+    root: str | Path, *, size: int = IMAGEFOLDER_SIZE, holdout_every: int = IMAGEFOLDER_HOLDOUT_EVERY
+) -> Dataset:
+    """A folder of class folders (torchvision ImageFolder layout) -> uint8 (N, 3, size, size).
+
+    Images are converted to RGB, resized so the shorter side is ``size`` and center-cropped
+    (PIL bicubic). If ``root`` holds ``train/``, ``val/`` and ``test/``, each is a class-folder
+    tree and is used as that split (class indices follow the sorted class names of train/).
+    Otherwise the split is deterministic: within each class, files sorted by path, position i
+    goes to val when i % holdout_every == holdout_every - 2, to test when it is
+    holdout_every - 1, else to train (about 90 / 5 / 5 with the default 20).
+    """
+    name = "imagefolder"
+    base = Path(root)
+    if not base.is_dir():
+        raise DatasetError(f"{name}: data root {base} is not a directory")
+    present = [s for s in SPLIT_NAMES if (base / s).is_dir()]
+    if present and len(present) < len(SPLIT_NAMES):
+        absent = [s for s in SPLIT_NAMES if s not in present]
+        raise DatasetError(
+            f"{name}: {base} has {', '.join(p + '/' for p in present)} but not "
+            f"{', '.join(a + '/' for a in absent)}; give all three split folders or none "
+            "(then the split is made by sorted path, 1 in 20 files per class to val and to test)"
+        )
+    paths: dict[str, list[str]] = {s: [] for s in SPLIT_NAMES}
+    labels: dict[str, list[int]] = {s: [] for s in SPLIT_NAMES}
+    if present:
+        classes, samples = _folder_samples(base / "train")
+        index = {c: i for i, c in enumerate(classes)}
+        for p, y in samples:
+            paths["train"].append(p)
+            labels["train"].append(y)
+        for s in ("val", "test"):
+            cls_s, samples_s = _folder_samples(base / s)
+            unknown = sorted(set(cls_s) - set(index))
+            if unknown:
+                raise DatasetError(f"{name}: {base / s} has classes {unknown} that {base / 'train'} lacks")
+            for p, y in samples_s:
+                paths[s].append(p)
+                labels[s].append(index[cls_s[y]])
+        how = "given train/ val/ test/ folders"
+    else:
+        if isinstance(holdout_every, bool) or not isinstance(holdout_every, int) or holdout_every < 3:
+            raise DatasetError(f"{name}: holdout_every must be an integer >= 3, got {holdout_every!r}")
+        classes, samples = _folder_samples(base)
+        position = [0] * len(classes)
+        for p, y in sorted(samples):  # sorted by full path: class folder, then file
+            k = position[y] % holdout_every
+            position[y] += 1
+            s = "val" if k == holdout_every - 2 else "test" if k == holdout_every - 1 else "train"
+            paths[s].append(p)
+            labels[s].append(y)
+        how = f"split by sorted path per class, 1 in {holdout_every} files to val and 1 in {holdout_every} to test"
+    empty = [s for s in SPLIT_NAMES if not paths[s]]
+    if empty:
+        raise DatasetError(
+            f"{name}: split(s) {', '.join(empty)} would be empty ({how}); add images (a class needs "
+            f"at least {holdout_every} files to give val and test one each) or give train/ val/ test/ folders"
+        )
+    splits = {s: _stack(name, paths[s], labels[s], size) for s in SPLIT_NAMES}
+    return _real_dataset(
+        name, splits, (3, size, size), classes,
+        source=f"image folder {base} ({sum(map(len, paths.values()))} files, {len(classes)} classes; {how}), "
+        f"RGB, resized and center-cropped to {size}x{size}",
+        license="as licensed by the owner of the images (user-provided folder)",
+        root=str(base),
+    )
+
+
+DATASETS.register(
+    "mnist-full",
+    DatasetEntry(
+        lambda root: load_mnist_full(root),
+        "full MNIST from <root>/MNIST/raw/ (torchvision layout): train 55,000 / val 5,000 / test 10,000",
+        needs_root=True,
+    ),
+)
+DATASETS.register(
+    "fashion-mnist",
+    DatasetEntry(
+        lambda root: load_fashion_mnist(root),
+        "Fashion-MNIST from <root>/FashionMNIST/raw/ (torchvision layout): train 55,000 / val 5,000 / test 10,000",
+        needs_root=True,
+    ),
+)
+DATASETS.register(
+    "cifar10",
+    DatasetEntry(
+        lambda root: load_cifar10(root),
+        "CIFAR-10 from <root>/cifar-10-batches-py/ (torchvision layout): train 45,000 / val 5,000 / test 10,000",
+        needs_root=True,
+    ),
+)
+DATASETS.register(
+    "imagefolder",
+    DatasetEntry(
+        lambda root: load_imagefolder(root),
+        "a folder of class folders (torchvision ImageFolder), RGB 32x32; train/ val/ test/ sub-folders "
+        "if present, else 1 in 20 files per class to val and to test",
+        needs_root=True,
+    ),
+)

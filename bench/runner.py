@@ -1,0 +1,299 @@
+"""Run one spec end to end (validate -> train -> sample -> one feature pass -> row) and suites.
+
+``run(spec)`` is the Python API behind ``genbench run``. Everything that can be checked
+before training (baseline, hyperparameters, dataset, extractor weights) is checked before
+anything is written, so bad input leaves no run directory behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shlex
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.baselines.base import Baseline, resolve_baseline
+from genbench.bench import results
+from genbench.bench.datasets import Dataset, load_dataset
+from genbench.bench.spec import EvalProtocol, RunSpec, SpecError
+from genbench.bench.timing import Stopwatch
+from genbench.bench.train import train
+from genbench.metrics import FeatureStats, compute_metrics, load_extractor, stats_key
+from genbench.reports.grids import save_image_grid, save_points_plot
+
+GRID_FILE = "samples.png"
+GRID_N = 64
+
+
+def cache_dir() -> Path:
+    """Reference-statistics cache: $GENBENCH_CACHE, else ~/.cache/genbench."""
+    root = os.environ.get("GENBENCH_CACHE") or Path.home() / ".cache" / "genbench"
+    return Path(root) / "stats"
+
+
+@dataclass
+class Prepared:
+    spec: RunSpec
+    cls: type[Baseline]
+    hparams: dict[str, Any]
+    dataset: Dataset
+    extractor: Any | None  # a FeatureExtractor for image data, None for points
+
+
+def _check_device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise SpecError(f"bad device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def prepare(spec: RunSpec) -> Prepared:
+    """Resolve and validate everything a run needs; raises before anything is written."""
+    cls = resolve_baseline(spec.baseline)
+    hparams = cls.resolve_hparams(spec.hparams)
+    device = _check_device(spec.device)
+    dataset = load_dataset(spec.dataset, spec.data_root)
+    if dataset.info.kind not in cls.data_kinds:
+        raise SpecError(
+            f"baseline {spec.baseline!r} takes {cls.data_kinds} data, but dataset "
+            f"{spec.dataset!r} is {dataset.info.kind!r}"
+        )
+    train_n = dataset.info.split_sizes["train"]
+    if hparams["batch_size"] > train_n:
+        raise SpecError(f"batch_size {hparams['batch_size']} exceeds the {train_n} training samples")
+    extractor = None
+    if dataset.info.kind == "image":
+        extractor = load_extractor(spec.protocol.extractor, device=device)
+        if tuple(extractor.input_shape) != tuple(dataset.info.shape):
+            raise SpecError(
+                f"extractor {extractor.name!r} takes {tuple(extractor.input_shape)} images but "
+                f"dataset {spec.dataset!r} has {dataset.info.shape}; pick a matching --extractor"
+            )
+        ref_n = dataset.info.split_sizes[spec.protocol.split]
+        if spec.protocol.n_real is not None and spec.protocol.n_real > ref_n:
+            raise SpecError(f"protocol n_real {spec.protocol.n_real} exceeds the {ref_n} {spec.protocol.split} samples")
+    return Prepared(spec, cls, hparams, dataset, extractor)
+
+
+def spec_command(spec: RunSpec, out_dir: Path | str) -> str:
+    """A `genbench run` command line that reproduces ``spec``."""
+    b = spec.budget
+    args = ["genbench", "run", "--baseline", spec.baseline, "--dataset", spec.dataset]
+    if b.max_steps is not None:
+        args += ["--steps", str(b.max_steps)]
+    if b.max_kimg is not None:
+        args += ["--kimg", repr(b.max_kimg)]
+    if b.max_wall_seconds is not None:
+        args += ["--minutes", repr(b.max_wall_seconds / 60.0)]
+    args += ["--seed", str(spec.seed), "--eval-seed", str(spec.eval_seed), "--device", spec.device]
+    p, default = spec.protocol, EvalProtocol()
+    if p.extractor != default.extractor:
+        args += ["--extractor", p.extractor]
+    if p.n_fake != default.n_fake:
+        args += ["--n-fake", str(p.n_fake)]
+    if p.n_real != default.n_real:
+        args += ["--n-real", str(p.n_real)]
+    if p.split != default.split:
+        args += ["--split", p.split]
+    for k, v in spec.overrides:
+        args += ["--set", f"{k}={results.dumps_row(v) if not isinstance(v, str) else v}"]
+    if spec.data_root:
+        args += ["--data-root", spec.data_root]
+    args += ["--out", str(out_dir)]
+    return shlex.join(args)
+
+
+def reference_stats(dataset: Dataset, protocol: EvalProtocol, extractor: Any, eval_seed: int) -> FeatureStats:
+    """Feature statistics of the reference split, cached on disk by a content key."""
+    split = dataset.split(protocol.split)
+    n = protocol.n_real or len(split)
+    key = stats_key(
+        dataset=dataset.info.name, data_sha256=dataset.info.sha256, splits=dataset.info.to_dict()["splits"],
+        split=protocol.split, n=n, seed=eval_seed if n < len(split) else None,
+        extractor=extractor.name, extractor_sha256=extractor.weights_sha256,
+    )
+    path = cache_dir() / f"{dataset.info.name}-{protocol.split}-{extractor.name}-{key}.npz"
+    if path.exists():
+        return FeatureStats.load(path)
+    x = split.x if n == len(split) else split.x[_subset(len(split), n, eval_seed)]
+    feats, logits = extractor.extract(x)
+    stats = FeatureStats.from_features(feats, logits)
+    stats.save(path)
+    return stats
+
+
+def _subset(total: int, n: int, seed: int) -> torch.Tensor:
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str) -> dict[str, Any]:
+    commit, dirty = results.git_state()
+    ext = prep.extractor
+    return {
+        "label": label, "kind": kind, "baseline": spec.baseline, "dataset": spec.dataset,
+        "seed": spec.seed, "eval_seed": spec.eval_seed, "split": spec.protocol.split,
+        "spec_hash": spec.hash, "spec": spec.to_dict(), "git_commit": commit, "git_dirty": dirty,
+        "status": "ok", "error": None, "steps": 0, "kimg": 0.0, "wall_seconds": 0.0,
+        "stopped_by": None, "train_img_per_s": None, "sec_per_kimg": None, "sample_img_per_s": None,
+        "peak_mem_bytes": None, "device": str(spec.device), "threads": torch.get_num_threads(),
+        "metrics": {}, "higher_is_better": {}, "metric_seconds": None, "n_real": None, "n_fake": None,
+        "extractor": ext.name if ext is not None else None,
+        "extractor_sha256": ext.weights_sha256 if ext is not None else None,
+        "protocol": spec.protocol.to_dict(), "budget": spec.budget.to_dict(),
+        "data": prep.dataset.info.to_dict(), "versions": results.versions(), "command": command,
+        "sample_grid": None, "created_at": _now(), "hparams": prep.hparams,
+    }
+
+
+def _score_samples(
+    row: dict[str, Any], samples: torch.Tensor, prep: Prepared, run_dir: Path
+) -> None:
+    """Sample grid + one feature pass + every metric, written into ``row``."""
+    spec, info = prep.spec, prep.dataset.info
+    expect = (spec.protocol.n_fake, *info.shape)
+    want_dtype = torch.uint8 if info.kind == "image" else torch.float32
+    if samples.dtype != want_dtype or tuple(samples.shape) != expect:
+        raise ValueError(
+            f"baseline {spec.baseline!r} sample() returned {samples.dtype} {tuple(samples.shape)}, "
+            f"expected {want_dtype} {expect}"
+        )
+    if info.kind == "image":
+        save_image_grid(samples[:GRID_N], run_dir / GRID_FILE)
+    else:
+        save_points_plot(samples, run_dir / GRID_FILE, modes=prep.dataset.extras.get("modes"))
+    row["sample_grid"] = GRID_FILE
+    row["n_fake"] = int(samples.shape[0])
+    if prep.extractor is None:
+        return
+    t0 = time.perf_counter()
+    real = reference_stats(prep.dataset, spec.protocol, prep.extractor, spec.eval_seed)
+    feats, logits = prep.extractor.extract(samples)
+    fake = FeatureStats.from_features(feats, logits)
+    values, hib = compute_metrics(
+        real, fake, prep.extractor.metric_suffix, pr_k=spec.protocol.pr_k, is_splits=spec.protocol.is_splits
+    )
+    row["metric_seconds"] = time.perf_counter() - t0
+    row["metrics"].update(values)
+    row["higher_is_better"].update(hib)
+    row["n_real"] = int(real.n)
+
+
+def run(
+    spec: RunSpec,
+    out_dir: Path | str = "runs",
+    *,
+    label: str | None = None,
+    kind: str = "run",
+    resume: bool = True,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate ``spec``; returns its result row (also written to run_dir/row.json).
+
+    An existing finished row of the same spec hash is returned as is (resume); an existing
+    checkpoint is continued. Bad input raises before anything is written; a failure during
+    training or evaluation becomes a row with status 'failed' and the error.
+    """
+    prep = prepare(spec)
+    out_dir = Path(out_dir)
+    run_dir = out_dir / spec.run_name
+    if resume:
+        done = results.read_row(run_dir)
+        if done is not None and done.get("status") == "ok" and (label is None or done.get("label") == label):
+            return done
+    row = _base_row(spec, prep, label or spec.baseline, kind, spec_command(spec, out_dir))
+    row["run_dir"] = str(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        _train_and_score(row, prep, run_dir, resume, progress)
+    except Exception as exc:  # noqa: BLE001 - a crashed run becomes a row, the suite goes on
+        row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        results.atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+    results.write_row(run_dir, row)
+    results.refresh_results(out_dir)
+    return row
+
+
+def build_model(prep: Prepared) -> tuple[Baseline, torch.Generator]:
+    """Seed everything from the training seed and build the model on the spec's device."""
+    spec = prep.spec
+    torch.manual_seed(spec.seed)
+    device = torch.device(spec.device)
+    gen = torch.Generator(device=device).manual_seed(spec.seed)
+    model = prep.cls()
+    model.setup(prep.hparams, prep.dataset.info, device, gen)
+    return model, gen
+
+
+def _train_and_score(
+    row: dict[str, Any], prep: Prepared, run_dir: Path, resume: bool, progress: bool | None
+) -> None:
+    spec = prep.spec
+    device = torch.device(spec.device)
+    model, gen = build_model(prep)
+    outcome = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen, resume, progress)
+    row.update(
+        status=outcome.status, error=outcome.error, steps=outcome.steps, kimg=outcome.kimg,
+        wall_seconds=outcome.wall_seconds, stopped_by=outcome.stopped_by,
+        train_img_per_s=outcome.train_img_per_s, peak_mem_bytes=outcome.peak_mem_bytes,
+        sec_per_kimg=(1000.0 / outcome.train_img_per_s) if outcome.train_img_per_s else None,
+        last_losses=outcome.last_losses,
+    )
+    if outcome.status != "ok":
+        return
+    model.eval()
+    eval_gen = torch.Generator().manual_seed(spec.eval_seed)
+    watch = Stopwatch(device)
+    watch.start()
+    with torch.no_grad():
+        samples = model.sample(spec.protocol.n_fake, eval_gen)
+    row["sample_img_per_s"] = spec.protocol.n_fake / max(watch.stop(), 1e-9)
+    _score_samples(row, samples, prep, run_dir)
+    test = prep.dataset.split(spec.protocol.split)
+    extra = model.evaluate(test.x, test.y, torch.Generator().manual_seed(spec.eval_seed))
+    row["metrics"].update({k: float(v) for k, v in extra.items()})
+    row["higher_is_better"].update({k: bool(v) for k, v in getattr(model, "evaluate_higher_is_better", {}).items() if k in extra})
+
+
+def real_data_row(
+    dataset_name: str, protocol: EvalProtocol, out_dir: Path | str, eval_seed: int = 0,
+    data_root: str | None = None,
+) -> dict[str, Any]:
+    """The 'real data' reference row: n_fake training images scored like a model's samples.
+
+    It shows the best score reachable at this n (train split vs the reference split).
+    """
+    dataset = load_dataset(dataset_name, data_root)
+    train_split = dataset.split("train")
+    if protocol.n_fake > len(train_split):
+        raise SpecError(f"n_fake {protocol.n_fake} exceeds the {len(train_split)} training samples")
+    pseudo = RunSpec(
+        baseline="real-data", dataset=dataset_name, budget={"max_steps": 0}, eval_seed=eval_seed,
+        protocol=protocol, data_root=data_root,
+    )
+    extractor = load_extractor(protocol.extractor) if dataset.info.kind == "image" else None
+    prep = Prepared(pseudo, type(None), {}, dataset, extractor)  # type: ignore[arg-type]
+    run_dir = Path(out_dir) / f"real-data-{dataset_name}-{pseudo.hash}"
+    done = results.read_row(run_dir)
+    if done is not None and done.get("status") == "ok":
+        return done
+    row = _base_row(pseudo, prep, "real data", "reference", f"genbench suite (real-data reference for {dataset_name})")
+    row.update(baseline=None, seed=None, stopped_by=None, run_dir=str(run_dir))
+    samples = train_split.x[_subset(len(train_split), protocol.n_fake, eval_seed)]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _score_samples(row, samples, prep, run_dir)
+    results.write_row(run_dir, row)
+    results.refresh_results(Path(out_dir))
+    return row

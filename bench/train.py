@@ -1,0 +1,193 @@
+"""The one generic training loop: seeded batches, budgets, checkpoints, resume, divergence.
+
+Every baseline trains here. The loop never looks inside the model: it hands
+``model.batches_per_step`` batches to ``model.train_step`` and counts steps, real
+images shown and wall seconds against the Budget; the first limit reached stops it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.baselines.base import Baseline, Batch
+from genbench.bench.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from genbench.bench.datasets import Split
+from genbench.bench.spec import RunSpec
+from genbench.bench.timing import Stopwatch, peak_memory_bytes, reset_peak_memory
+
+WARMUP_STEPS = 3  # steps excluded from the throughput reading (allocator, caches, lazy init)
+
+
+@dataclass
+class TrainOutcome:
+    status: str  # ok | diverged
+    error: str | None
+    steps: int
+    images: int
+    wall_seconds: float
+    stopped_by: str | None
+    train_img_per_s: float | None
+    peak_mem_bytes: int
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def kimg(self) -> float:
+        return self.images / 1000.0
+
+
+class BatchStream:
+    """Deterministic shuffled batches without replacement; epoch e uses seed (seed, e).
+
+    The position (epoch, offset) is the whole state, so a resumed run continues with
+    exactly the batches the uninterrupted run would have seen. Incomplete tail batches
+    are dropped.
+    """
+
+    def __init__(self, split: Split, batch_size: int, seed: int, device: torch.device, kind: str) -> None:
+        if batch_size > len(split):
+            raise ValueError(f"batch_size {batch_size} exceeds the {len(split)} training samples")
+        self.x = split.x.to(device)
+        self.y = None if split.y is None else split.y.to(device)
+        self.batch_size, self.seed, self.kind = batch_size, seed, kind
+        self.epoch, self.offset = 0, 0
+        self._perm = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.x), generator=g).to(self.x.device)
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "offset": self.offset}
+
+    def restore(self, state: dict[str, int]) -> None:
+        self.epoch, self.offset = int(state["epoch"]), int(state["offset"])
+        self._perm = self._permutation(self.epoch)
+
+    def next(self) -> Batch:
+        if self.offset + self.batch_size > len(self.x):
+            self.epoch, self.offset = self.epoch + 1, 0
+            self._perm = self._permutation(self.epoch)
+        idx = self._perm[self.offset : self.offset + self.batch_size]
+        self.offset += self.batch_size
+        x = self.x[idx]
+        x = x.float() / 127.5 - 1.0 if self.kind == "image" else x.float()
+        return Batch(x=x, y=None if self.y is None else self.y[idx])
+
+
+def _finite(losses: dict[str, torch.Tensor]) -> bool:
+    if not losses:
+        return True
+    vals = torch.stack([torch.as_tensor(v, dtype=torch.float32).detach().reshape(()).cpu() for v in losses.values()])
+    return bool(torch.isfinite(vals).all())
+
+
+def _progress(total_steps: int | None, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total_steps, unit="step", dynamic_ncols=True, leave=False)
+
+
+def train(
+    spec: RunSpec,
+    model: Baseline,
+    train_split: Split,
+    kind: str,
+    run_dir: Path,
+    generator: torch.Generator,
+    resume: bool = True,
+    progress: bool | None = None,
+) -> TrainOutcome:
+    """Train ``model`` (already ``setup``) until the budget stops it.
+
+    Checkpoints go to ``run_dir/checkpoint.pt`` every ``spec.checkpoint_every`` steps and
+    at the end; with ``resume`` an existing checkpoint of the same spec is continued.
+    A non-finite loss stops the run with status 'diverged' (no exception).
+    """
+    device = torch.device(spec.device)
+    budget = spec.budget
+    stream = BatchStream(train_split, int(model.hp["batch_size"]), spec.seed, device, kind)
+    ckpt_path = Path(run_dir) / CHECKPOINT_FILE
+    steps, images, wall = 0, 0, 0.0
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, spec.hash)
+        model.load_state_dict(state["model"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        stream.restore(state["stream"])
+        steps, images, wall = int(state["steps"]), int(state["images"]), float(state["wall_seconds"])
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "spec_hash": spec.hash, "steps": steps, "images": images, "wall_seconds": wall,
+                "model": model.state_dict(), "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "stream": stream.state(),
+            },
+        )
+
+    reset_peak_memory(device)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _progress(budget.max_steps, show)
+    timed = Stopwatch(device)
+    timed_images, status, error, last = 0, "ok", None, {}
+    model.train()
+    t_start = time.perf_counter() - wall
+    stopped_by = budget.reached(steps, images / 1000.0, wall)
+    local_step = 0
+    while stopped_by is None:
+        if local_step == WARMUP_STEPS:
+            timed.start()
+        batches = [stream.next() for _ in range(model.batches_per_step)]
+        losses = model.train_step(batches)
+        steps += 1
+        local_step += 1
+        n_img = sum(len(b) for b in batches)
+        images += n_img
+        if local_step > WARMUP_STEPS:
+            timed_images += n_img
+        if not _finite(losses):
+            status = "diverged"
+            error = f"non-finite loss at step {steps}: " + ", ".join(
+                f"{k}={float(v):.4g}" for k, v in losses.items()
+            )
+            break
+        wall = time.perf_counter() - t_start
+        if bar is not None:
+            last = {k: float(v) for k, v in losses.items()}
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+        if spec.checkpoint_every and steps % spec.checkpoint_every == 0:
+            checkpoint()
+        stopped_by = budget.reached(steps, images / 1000.0, wall)
+    if local_step > WARMUP_STEPS:
+        timed.stop()
+    wall = time.perf_counter() - t_start
+    if bar is not None:
+        bar.close()
+    if status == "ok":
+        last = {k: float(v) for k, v in losses.items()} if local_step else {}
+        checkpoint()
+    throughput = timed_images / timed.seconds if timed.seconds > 0 else None
+    return TrainOutcome(
+        status=status, error=error, steps=steps, images=images, wall_seconds=wall,
+        stopped_by=stopped_by if status == "ok" else None, train_img_per_s=throughput,
+        peak_mem_bytes=peak_memory_bytes(device), last_losses=last,
+    )
+
+
+def finite_or_none(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None

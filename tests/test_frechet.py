@@ -1,0 +1,126 @@
+"""frechet_distance against scipy's sqrtm formula, closed forms, invariances and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genbench.metrics.frechet import frechet_distance
+
+scipy_linalg = pytest.importorskip("scipy.linalg")
+
+
+def random_spd(rng: np.random.Generator, d: int, n: int | None = None) -> np.ndarray:
+    """Sample covariance of n (default 3d) Gaussian draws with random scales: SPD when n > d."""
+    x = rng.standard_normal((n or 3 * d, d)) * rng.uniform(0.1, 3.0, d)
+    return np.cov(x, rowvar=False)
+
+
+def scipy_fd(mu1, s1, mu2, s2) -> float:
+    """pytorch-fid's formula (calculate_frechet_distance), with scipy.linalg.sqrtm."""
+    diff = mu1 - mu2
+    covmean = scipy_linalg.sqrtm(s1.dot(s2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(s1.shape[0]) * 1e-6
+        covmean = scipy_linalg.sqrtm((s1 + offset).dot(s2 + offset))
+    covmean = np.real(covmean)
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+@pytest.mark.parametrize("d", [2, 16, 64])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_scipy_sqrtm(d: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    s1, s2 = random_spd(rng, d), random_spd(rng, d)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(scipy_fd(mu1, s1, mu2, s2), rel=1e-6)
+
+
+def test_diagonal_closed_form() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0.1, 4.0, 10), rng.uniform(0.1, 4.0, 10)
+    mu1, mu2 = rng.standard_normal(10), rng.standard_normal(10)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_commuting_closed_form() -> None:
+    """Same eigenvectors: FD = ||dmu||^2 + sum (sqrt(a_i) - sqrt(b_i))^2 in that basis."""
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    a, b = rng.uniform(0.1, 4.0, 8), rng.uniform(0.1, 4.0, 8)
+    s1, s2 = (q * a) @ q.T, (q * b) @ q.T
+    expected = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(np.zeros(8), s1, np.zeros(8), s2) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("d", [3, 64, 256])
+def test_identical_is_zero(d: int) -> None:
+    rng = np.random.default_rng(d)
+    mu, s = rng.standard_normal(d), random_spd(rng, d)
+    assert abs(frechet_distance(mu, s, mu, s)) < 1e-8
+
+
+def test_symmetric_in_its_arguments() -> None:
+    rng = np.random.default_rng(4)
+    mu1, mu2, s1, s2 = rng.standard_normal(20), rng.standard_normal(20), random_spd(rng, 20), random_spd(rng, 20)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_distance(mu2, s2, mu1, s1), rel=1e-9)
+
+
+def test_torch_and_float32_inputs() -> None:
+    rng = np.random.default_rng(5)
+    mu1, mu2, s1, s2 = rng.standard_normal(6), rng.standard_normal(6), random_spd(rng, 6), random_spd(rng, 6)
+    ref = frechet_distance(mu1, s1, mu2, s2)
+    t = [torch.from_numpy(v) for v in (mu1, s1, mu2, s2)]
+    assert frechet_distance(*t) == pytest.approx(ref, rel=1e-12)
+    assert frechet_distance(*[v.astype(np.float32) for v in (mu1, s1, mu2, s2)]) == pytest.approx(ref, rel=1e-5)
+
+
+def test_rank_deficient_sigma1_warns_and_matches_closed_form() -> None:
+    """n <= d: sigma1 singular. Check against sigma2 = c * sigma1 (commuting): tr sqrt = sqrt(c) tr sigma1."""
+    rng = np.random.default_rng(6)
+    s1 = random_spd(rng, 32, n=10)  # rank 9
+    assert np.linalg.matrix_rank(s1) < 32
+    c = 2.5
+    expected = (1 - np.sqrt(c)) ** 2 * np.trace(s1)
+    with pytest.warns(RuntimeWarning, match="singular"):
+        fd = frechet_distance(np.zeros(32), s1, np.zeros(32), c * s1)
+    assert fd == pytest.approx(expected, rel=1e-10)
+    with pytest.warns(RuntimeWarning):
+        assert abs(frechet_distance(np.zeros(32), s1, np.zeros(32), s1)) < 1e-8
+
+
+def test_rank_deficient_matches_scipy() -> None:
+    rng = np.random.default_rng(7)
+    mu1, mu2 = rng.standard_normal(16), rng.standard_normal(16)
+    s1, s2 = random_spd(rng, 16, n=8), random_spd(rng, 16)
+    with pytest.warns(RuntimeWarning):
+        ours = frechet_distance(mu1, s1, mu2, s2)
+    assert ours == pytest.approx(scipy_fd(mu1, s1, mu2, s2), rel=1e-5)
+
+
+@pytest.mark.parametrize("where", ["mu1", "sigma1", "mu2", "sigma2"])
+def test_nan_rejected(where: str) -> None:
+    args = {"mu1": np.zeros(3), "sigma1": np.eye(3), "mu2": np.zeros(3), "sigma2": np.eye(3)}
+    args[where] = args[where].copy()
+    args[where].flat[0] = np.nan
+    with pytest.raises(ValueError, match=f"{where} contains NaN"):
+        frechet_distance(**args)
+
+
+def test_shape_errors() -> None:
+    with pytest.raises(ValueError, match="different feature dims"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match=r"sigma2 must be \(3, 3\)"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), np.eye(4))
+    with pytest.raises(ValueError, match="mu1 must be a non-empty vector"):
+        frechet_distance(np.zeros((3, 1)), np.eye(3), np.zeros(3), np.eye(3))
+
+
+def test_not_psd_rejected() -> None:
+    bad = np.diag([1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="sigma2 is not positive semi-definite"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), bad)
+    with pytest.raises(ValueError, match="sigma1 is not positive semi-definite"):
+        frechet_distance(np.zeros(3), bad, np.zeros(3), np.eye(3))

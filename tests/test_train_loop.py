@@ -1,0 +1,159 @@
+"""Registry-parametrized smoke tests of every baseline through the generic loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from genbench.baselines import BASELINES, Baseline, TaskKind
+from genbench.bench.checkpoint import CHECKPOINT_FILE
+from genbench.bench.runner import build_model, prepare
+from genbench.bench.spec import Budget, EvalProtocol, RunSpec
+from genbench.bench.train import train
+
+TINY = {"batch_size": 16}
+
+
+def dataset_for(name: str) -> str:
+    return "mnist" if "image" in BASELINES.get(name).data_kinds else "ring8"
+
+
+def make_spec(name: str, steps: int, **kw: Any) -> RunSpec:
+    return RunSpec(name, dataset_for(name), Budget(max_steps=steps), overrides=TINY,
+                   protocol=EvalProtocol(n_fake=200), **kw)
+
+
+def train_model(spec: RunSpec, run_dir, resume: bool = True):
+    prep = prepare(spec)
+    model, gen = build_model(prep)
+    out = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen,
+                resume=resume, progress=False)
+    return model, out, prep
+
+
+def flat_state(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(flat_state(v, f"{prefix}{k}."))
+        return out
+    if isinstance(obj, (list, tuple)):
+        out = {}
+        for i, v in enumerate(obj):
+            out.update(flat_state(v, f"{prefix}{i}."))
+        return out
+    return {prefix: obj}
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    fa, fb = flat_state(a), flat_state(b)
+    assert fa.keys() == fb.keys()
+    for k in fa:
+        if isinstance(fa[k], torch.Tensor):
+            assert torch.equal(fa[k], fb[k]), k
+        else:
+            assert fa[k] == fb[k], k
+
+
+@pytest.mark.parametrize("name", BASELINES.names())
+def test_trains_and_samples_in_range(name, tmp_path):
+    model, out, prep = train_model(make_spec(name, 3), tmp_path)
+    assert out.status == "ok" and out.steps == 3 and out.stopped_by == "steps"
+    assert out.images == 3 * model.batches_per_step * TINY["batch_size"]
+    model.eval()
+    x = model.sample(10, torch.Generator().manual_seed(1))
+    info = prep.dataset.info
+    assert tuple(x.shape) == (10, *info.shape)
+    if info.kind == "image":
+        assert x.dtype == torch.uint8 and x.device.type == "cpu"
+        assert x.float().std() > 0  # not a constant image
+    assert (tmp_path / CHECKPOINT_FILE).exists()
+
+
+@pytest.mark.parametrize("name", BASELINES.names())
+def test_same_seed_same_samples(name, tmp_path):
+    samples = []
+    for i in range(2):
+        model, _, _ = train_model(make_spec(name, 2), tmp_path / str(i))
+        model.eval()
+        samples.append(model.sample(16, torch.Generator().manual_seed(7)))
+    assert torch.equal(samples[0], samples[1])
+    model, _, _ = train_model(make_spec(name, 2, seed=5), tmp_path / "other")
+    model.eval()
+    assert not torch.equal(model.sample(16, torch.Generator().manual_seed(7)), samples[0])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", BASELINES.names())
+def test_resume_is_bit_identical(name, tmp_path):
+    spec = make_spec(name, 6, checkpoint_every=3)
+    straight, out, _ = train_model(spec, tmp_path / "straight")
+
+    prep = prepare(spec)
+    model, gen = build_model(prep)
+    real_step = model.train_step
+    calls = {"n": 0}
+
+    def crashing_step(batches):
+        calls["n"] += 1
+        if calls["n"] == 5:  # dies after the step-3 checkpoint, mid-way to step 6
+            raise _Interrupt()
+        return real_step(batches)
+
+    model.train_step = crashing_step  # type: ignore[method-assign]
+    with pytest.raises(_Interrupt):
+        train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, tmp_path / "resumed", gen, progress=False)
+    resumed, out2, _ = train_model(spec, tmp_path / "resumed")
+    assert out2.steps == 6 and out2.images == out.images
+    assert_same_state(straight.state_dict(), resumed.state_dict())
+
+
+class NaNBaseline(Baseline):
+    """A model whose loss turns NaN at step 3 (tests the diverged path)."""
+
+    task = TaskKind.UNCONDITIONAL
+    defaults = {"batch_size": 8}
+
+    def build(self, hp, data, generator):
+        self.w = torch.zeros((), requires_grad=True)
+        self.n = 0
+
+    def train_step(self, batches):
+        self.n += 1
+        return {"loss": torch.tensor(float("nan") if self.n >= 3 else 1.0)}
+
+    def sample(self, n, generator, condition=None):
+        return torch.zeros(n, *self.data_info.shape, dtype=torch.uint8)
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, state):
+        self.n = state["n"]
+
+
+@pytest.fixture
+def nan_baseline():
+    BASELINES.register("test-nan", NaNBaseline)
+    yield "test-nan"
+    BASELINES.unregister("test-nan")
+
+
+def test_nan_loss_marks_run_diverged(nan_baseline, tmp_path):
+    from genbench.bench.runner import run
+
+    row = run(RunSpec(nan_baseline, "mnist", Budget(max_steps=10), protocol=EvalProtocol(n_fake=200)), tmp_path)
+    assert row["status"] == "diverged" and row["steps"] == 3
+    assert "non-finite loss at step 3" in row["error"]
+    assert row["metrics"] == {}
+
+
+def test_kimg_budget_counts_real_images(tmp_path):
+    spec = RunSpec("dcgan", "mnist", Budget(max_kimg=0.1), overrides=TINY, protocol=EvalProtocol(n_fake=200))
+    _, out, _ = train_model(spec, tmp_path)
+    assert out.stopped_by == "kimg" and out.images == 112  # 7 batches of 16 >= 100 images
