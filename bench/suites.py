@@ -54,9 +54,9 @@ SUITES.register(
         description="DCGAN and VAE on the embedded MNIST, one seed, small step budgets (CPU, minutes)",
         note=(
             "**Quick smoke-level budget, one seed per row: this checks that the harness and the "
-            "baselines work end to end. It is not a ranking of methods.** `real data` scores "
-            "2,000 training digits like a model's samples (the best reachable at this n); "
-            "`untrained` rows score the generator at step 0 (the worst)."
+            "baselines work end to end. It is not a ranking of methods.** Samples are scored "
+            "against the 500 held-out test digits; `real data` is 2,000 training digits scored "
+            "the same way."
         ),
         datasets=("mnist",),
         protocol=QUICK_PROTOCOL,

@@ -402,9 +402,10 @@ def render_markdown(
         return "\n".join(out + ["No result rows.", ""])
     groups = group_by_protocol(rows)
     out.append(
-        "Metric arrows: ↓ lower is better, ↑ higher is better. *real data* scores held-out real "
-        "images like a model's samples (the best reachable at this n); *untrained* rows score the "
-        "generator at step 0 (the worst). Runs are ranked by the first metric column."
+        "Metric arrows: ↓ lower is better, ↑ higher is better. *real data* scores real training "
+        "images (never the reference split itself) like a model's samples: the best reachable at "
+        "this n. *untrained* rows score the generator at step 0: the worst. Runs are ranked by the "
+        "first metric column."
     )
     out.append("")
     if len(groups) > 1:
