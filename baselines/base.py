@@ -186,14 +186,22 @@ def check_baseline_class(cls: Any, origin: str) -> type[Baseline]:
 
 
 def resolve_baseline(name: str) -> type[Baseline]:
-    """A registered name, or ``package.module:ClassName`` for a researcher's own model."""
+    """A registered name, an installed ``genbench.baselines`` entry point, or
+    ``package.module:ClassName`` for a researcher's own model."""
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise SpecError(f"cannot import module {module_name!r} for baseline {name!r}: {exc}") from exc
+            raise SpecError(
+                f"cannot import module {module_name!r} for baseline {name!r}: {exc}; put its folder on "
+                "PYTHONPATH (e.g. PYTHONPATH=. genbench run ...) or pip install its package"
+            ) from exc
         if not hasattr(module, attr):
             raise SpecError(f"module {module_name!r} has no attribute {attr!r}")
         return check_baseline_class(getattr(module, attr), name)
+    if name not in BASELINES:  # not built in: look at installed plugins (entry points)
+        from genbench.baselines.plugins import load_entry_points
+
+        load_entry_points()
     return BASELINES.get(name)

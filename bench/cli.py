@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n-fake", type=int, default=None, help="generated samples scored (default 2000)")
     r.add_argument("--n-real", type=int, default=None, help="reference samples (default: whole split)")
     r.add_argument("--split", default=None, choices=["train", "val", "test"], help="reference split (default test)")
+    r.add_argument("--resize-mode", default=None, help="extractor resize mode (inception-v3-tf: legacy-tf | clean)")
+    r.add_argument("--weights", default=None, help="extractor weights file (default: shipped / $GENBENCH_WEIGHTS_DIR / torch hub cache)")
+    r.add_argument("--weights-sha256", default=None,
+                   help="sha256 of custom extractor weights; metrics are then named as a custom extractor's")
     r.add_argument("--data-root", default=None, help="folder with the files of an on-disk dataset")
     r.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="checkpoint every N steps (0: only at the end)")
     r.add_argument("--out", default="runs", help="output folder; the run goes to OUT/<baseline>-<dataset>-s<seed>-<hash>")
@@ -93,7 +97,51 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("name", choices=["mnist-lenet"])
     te.add_argument("--out", default=None, help="weights folder (default: the package's metrics/weights)")
     te.add_argument("--seed", type=_nonneg_int, default=0)
+    _add_ref_eval(sub)
     return p
+
+
+def _add_ref_eval(sub: Any) -> None:
+    """The `ref` and `eval` subcommands (logic in bench/evaluation.py)."""
+    ref = sub.add_parser(
+        "ref", help="write reference statistics (features, logits, mean, cov) of a dataset split",
+        description="Compute the reference statistics of DATASET's SPLIT with an extractor and write them "
+        "(npz, atomically), cached by a content hash of everything that changes the numbers; prints the path. "
+        "Example: genbench ref --dataset mnist --split test",
+    )
+    ref.add_argument("--dataset", required=True, help="registered name (genbench list datasets)")
+    ref.add_argument("--extractor", default="mnist-lenet", help="feature extractor (default mnist-lenet)")
+    ref.add_argument("--split", default="test", choices=["train", "val", "test"], help="split (default test)")
+    ref.add_argument("--n", type=_nonneg_int, default=None, help="rows (default: whole split; fewer: a seeded subset)")
+    ref.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the subset when --n < the split size")
+    ref.add_argument("--out", default=None, help="output .npz (default: the cache, $GENBENCH_CACHE/stats)")
+    _add_extractor_args(ref)
+    ref.add_argument("--data-root", default=None, help="folder with the files of an on-disk dataset")
+
+    ev = sub.add_parser(
+        "eval", help="score FAKE samples against REAL ones (folders, .npy/.npz images, ref stats, features)",
+        description="REAL and FAKE are each a folder of PNG/JPEG images (same size), a .npy/.npz of uint8 "
+        "images (NCHW, NHWC or NHW), or (REAL) a reference-stats .npz from `genbench ref`; with --features "
+        "float (N, D) feature matrices in .npy. Exit 2 on bad input. "
+        "Example: genbench eval real_images/ samples.npy --metrics fd,kid --json",
+    )
+    ev.add_argument("real", help="reference images, `genbench ref` statistics, or features")
+    ev.add_argument("fake", help="generated images or features")
+    ev.add_argument("--metrics", default=None,
+                    help="comma-separated: fd,kid,is,precision,recall,density,coverage (default: all available)")
+    ev.add_argument("--extractor", default=None, help="feature extractor (default: REAL's ref stats', else mnist-lenet)")
+    ev.add_argument("--features", action="store_true", help="inputs are float (N, D) .npy features; no extractor")
+    ev.add_argument("--seed", type=_nonneg_int, default=0, help="evaluation seed (KID subsets; default 0)")
+    ev.add_argument("--batch-size", type=int, default=500, help="images per extractor batch (no effect on values)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_extractor_args(ev)
+
+
+def _add_extractor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=None, help="extractor weights file (default: the registered search path)")
+    p.add_argument("--weights-sha256", default=None, help="expected sha256 of --weights (unofficial weights: a custom extractor)")
+    p.add_argument("--resize-mode", default=None, help="resize mode of the extractor (e.g. legacy-tf, clean)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -109,6 +157,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     from genbench.metrics import EXTRACTORS, METRICS
 
     if args.what == "baselines":
+        from genbench.baselines.plugins import load_entry_points
+
+        load_entry_points()
         rows = [{"name": n, "task": c.task.value, "paper": c.paper.split(".")[0]} for n, c in BASELINES.items()]
     elif args.what == "datasets":
         rows = [{"name": n, "needs_root": e.needs_root, "description": e.description} for n, e in DATASETS.items()]
@@ -143,12 +194,13 @@ def _spec_from_args(args: argparse.Namespace):
         max_wall_seconds=None if args.minutes is None else args.minutes * 60.0,
     )
     proto = {k: v for k, v in {"extractor": args.extractor, "n_fake": args.n_fake, "n_real": args.n_real,
-                               "split": args.split}.items() if v is not None}
+                               "split": args.split, "resize_mode": args.resize_mode,
+                               "weights_sha256": args.weights_sha256}.items() if v is not None}
     return RunSpec(
         baseline=args.baseline, dataset=args.dataset, budget=budget, seed=args.seed,
         eval_seed=args.eval_seed, overrides=dict(parse_override(o) for o in args.overrides),
         protocol=EvalProtocol(**proto), device=args.device, data_root=args.data_root,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, weights_path=args.weights,
     )
 
 
@@ -194,9 +246,49 @@ def cmd_train_extractor(args: argparse.Namespace) -> int:
     return train_main(argv)
 
 
+def cmd_ref(args: argparse.Namespace) -> int:
+    from genbench.bench.evaluation import make_reference
+
+    path, reused = make_reference(
+        args.dataset, extractor=args.extractor, split=args.split, n=args.n, seed=args.seed, out=args.out,
+        data_root=args.data_root, weights=args.weights, weights_sha256=args.weights_sha256,
+        resize_mode=args.resize_mode, device=args.device,
+    )
+    if reused:
+        print("reference statistics up to date (cached)", file=sys.stderr)
+    print(path)
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from genbench.bench.evaluation import evaluate
+
+    out = evaluate(
+        args.real, args.fake, metrics=None if args.metrics is None else args.metrics.split(","),
+        extractor=args.extractor, features=args.features, seed=args.seed, weights=args.weights,
+        weights_sha256=args.weights_sha256, resize_mode=args.resize_mode, device=args.device,
+        batch_size=args.batch_size,
+    )
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+        return EXIT_OK
+    for key, value in out["metrics"].items():
+        hib = out["higher_is_better"].get(key)
+        direction = "" if hib is None else (" (higher is better)" if hib else " (lower is better)")
+        print(f"{key} = {value:.6g}{direction}")
+    for key, why in out["unavailable"].items():
+        print(f"{key}: {why}")
+    for side in ("real", "fake"):
+        d = out[side]
+        print(f"{side}: {d['path']} ({d['kind']}{', ' + d['layout'] if d['layout'] else ''}, n={d['n']})")
+    print(f"n_real={out['n_real']} n_fake={out['n_fake']} extractor={out['extractor']} "
+          f"resize={out['resize_mode']} ({out['seconds']:.1f}s)")
+    return EXIT_OK
+
+
 COMMANDS = {
     "list": cmd_list, "run": cmd_run, "suite": cmd_suite, "report": cmd_report,
-    "train-extractor": cmd_train_extractor,
+    "train-extractor": cmd_train_extractor, "ref": cmd_ref, "eval": cmd_eval,
 }
 
 

@@ -18,13 +18,15 @@ from typing import Any
 
 import torch
 
-from genbench.baselines.base import Baseline, resolve_baseline
+from genbench.baselines.base import Baseline, TaskKind, resolve_baseline
 from genbench.bench import results
 from genbench.bench.datasets import Dataset, load_dataset
 from genbench.bench.spec import EvalProtocol, RunSpec, SpecError
 from genbench.bench.timing import Stopwatch
 from genbench.bench.train import train
 from genbench.metrics import FeatureStats, compute_metrics, load_extractor, stats_key
+from genbench.metrics.conditional import class_accuracy, code_label_accuracy
+from genbench.metrics.modes import MODES_HIGHER_IS_BETTER, mode_metrics, stacked_digit_labels, stacked_mode_metrics
 from genbench.reports.grids import save_image_grid, save_points_plot
 
 GRID_FILE = "samples.png"
@@ -56,6 +58,13 @@ def _check_device(device: str) -> torch.device:
     return dev
 
 
+def _load_extractor(protocol: EvalProtocol, weights_path: str | None, device: Any = "cpu") -> Any:
+    return load_extractor(
+        protocol.extractor, weights_path=weights_path, expected_sha256=protocol.weights_sha256,
+        device=device, resize_mode=protocol.resize_mode,
+    )
+
+
 def prepare(spec: RunSpec) -> Prepared:
     """Resolve and validate everything a run needs; raises before anything is written."""
     cls = resolve_baseline(spec.baseline)
@@ -72,8 +81,9 @@ def prepare(spec: RunSpec) -> Prepared:
         raise SpecError(f"batch_size {hparams['batch_size']} exceeds the {train_n} training samples")
     extractor = None
     if dataset.info.kind == "image":
-        extractor = load_extractor(spec.protocol.extractor, device=device)
-        if tuple(extractor.input_shape) != tuple(dataset.info.shape):
+        extractor = _load_extractor(spec.protocol, spec.weights_path, device)
+        want = (1, *dataset.info.shape[1:]) if _stacked(dataset) else tuple(dataset.info.shape)
+        if not getattr(extractor, "any_size", False) and tuple(extractor.input_shape) != want:
             raise SpecError(
                 f"extractor {extractor.name!r} takes {tuple(extractor.input_shape)} images but "
                 f"dataset {spec.dataset!r} has {dataset.info.shape}; pick a matching --extractor"
@@ -104,6 +114,12 @@ def spec_command(spec: RunSpec, out_dir: Path | str) -> str:
         args += ["--n-real", str(p.n_real)]
     if p.split != default.split:
         args += ["--split", p.split]
+    if p.resize_mode is not None:
+        args += ["--resize-mode", p.resize_mode]
+    if p.weights_sha256 is not None:
+        args += ["--weights-sha256", p.weights_sha256]
+    if spec.weights_path:
+        args += ["--weights", spec.weights_path]
     for k, v in spec.overrides:
         args += ["--set", f"{k}={results.dumps_row(v) if not isinstance(v, str) else v}"]
     if spec.data_root:
@@ -131,6 +147,10 @@ def reference_stats(dataset: Dataset, protocol: EvalProtocol, extractor: Any, ev
     return stats
 
 
+def _stacked(dataset: Dataset) -> bool:
+    return dataset.extras.get("mode_eval") == "stacked-digits"
+
+
 def _subset(total: int, n: int, seed: int) -> torch.Tensor:
     return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
@@ -152,14 +172,62 @@ def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str
         "metrics": {}, "higher_is_better": {}, "metric_seconds": None, "n_real": None, "n_fake": None,
         "extractor": ext.name if ext is not None else None,
         "extractor_sha256": ext.weights_sha256 if ext is not None else None,
+        "resize_mode": ext.resize_mode if ext is not None else None,
+        "extractor_provenance": ext.provenance() if ext is not None else None,
         "protocol": spec.protocol.to_dict(), "budget": spec.budget.to_dict(),
         "data": prep.dataset.info.to_dict(), "versions": results.versions(), "command": command,
         "sample_grid": None, "created_at": _now(), "hparams": prep.hparams,
     }
 
 
+CONDITIONAL_TASKS = (TaskKind.CLASS_CONDITIONAL,)
+
+
+def eval_condition(prep: Prepared) -> torch.Tensor | None:
+    """Balanced requested labels (i % num_classes) for class-conditional models, else None."""
+    info = prep.dataset.info
+    if prep.cls.task not in CONDITIONAL_TASKS or not info.num_classes:
+        return None
+    return torch.arange(prep.spec.protocol.n_fake) % info.num_classes
+
+
+def _class_accuracy(row: dict[str, Any], logits: torch.Tensor, condition: torch.Tensor, prep: Prepared) -> None:
+    """Accuracy of the extractor's classifier on samples, against the labels requested."""
+    ext = prep.extractor
+    if prep.dataset.info.name not in getattr(ext.spec, "label_datasets", ()):
+        return  # the classifier's classes are not this dataset's labels
+    acc = class_accuracy(logits, condition, prep.dataset.info.num_classes)
+    key = f"class_acc_{ext.metric_suffix}"
+    row["metrics"][key] = acc["overall"]
+    row["higher_is_better"][key] = True
+    row["class_acc_per_class"] = acc["per_class"]
+
+
+def _code_accuracy(row: dict[str, Any], model: Baseline, prep: Prepared) -> None:
+    """InfoGAN-style models: how well the categorical code predicts the classifier's label.
+
+    Uses the best one-to-one code -> label mapping (Hungarian), as in Chen et al. 2016, on
+    n_fake samples drawn with the evaluation seed + 1 (independent of the scored samples).
+    """
+    ext = prep.extractor
+    if not hasattr(model, "sample_with_codes") or ext is None:
+        return
+    if prep.dataset.info.name not in getattr(ext.spec, "label_datasets", ()):
+        return
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(prep.spec.eval_seed + 1)
+    with torch.no_grad():
+        images, codes = model.sample_with_codes(prep.spec.protocol.n_fake, gen)
+    labels = ext.extract(images)[1].argmax(1)
+    key = f"code_acc_{ext.metric_suffix}"
+    row["metrics"][key] = code_label_accuracy(codes, labels, int(model.hp.get("k_cat", ext.num_classes)))
+    row["higher_is_better"][key] = True
+    row["metric_seconds"] = (row["metric_seconds"] or 0.0) + time.perf_counter() - t0
+
+
 def _score_samples(
-    row: dict[str, Any], samples: torch.Tensor, prep: Prepared, run_dir: Path
+    row: dict[str, Any], samples: torch.Tensor, prep: Prepared, run_dir: Path,
+    condition: torch.Tensor | None = None,
 ) -> None:
     """Sample grid + one feature pass + every metric, written into ``row``."""
     spec, info = prep.spec, prep.dataset.info
@@ -176,18 +244,34 @@ def _score_samples(
         save_points_plot(samples, run_dir / GRID_FILE, modes=prep.dataset.extras.get("modes"))
     row["sample_grid"] = GRID_FILE
     row["n_fake"] = int(samples.shape[0])
-    if prep.extractor is None:
-        return
     t0 = time.perf_counter()
+    if info.kind == "points":
+        ds = prep.dataset
+        row["metrics"].update(mode_metrics(samples, ds.extras["modes"], ds.extras["std"]))
+        row["higher_is_better"].update(MODES_HIGHER_IS_BETTER)
+        row["metric_seconds"] = time.perf_counter() - t0
+        return
+    if _stacked(prep.dataset):
+        # 1000-mode protocol (Metz et al. 2017; PacGAN): each channel's digit by the classifier
+        values = stacked_mode_metrics(stacked_digit_labels(samples, prep.extractor))
+        row["metrics"].update(values)
+        row["higher_is_better"].update({k: MODES_HIGHER_IS_BETTER[k] for k in values})
+        row["metric_seconds"] = time.perf_counter() - t0
+        return
     real = reference_stats(prep.dataset, spec.protocol, prep.extractor, spec.eval_seed)
     feats, logits = prep.extractor.extract(samples)
     fake = FeatureStats.from_features(feats, logits)
+    settings: dict[str, Any] = {}
     values, hib = compute_metrics(
-        real, fake, prep.extractor.metric_suffix, pr_k=spec.protocol.pr_k, is_splits=spec.protocol.is_splits
+        real, fake, prep.extractor.metric_suffix, pr_k=spec.protocol.pr_k, is_splits=spec.protocol.is_splits,
+        seed=spec.eval_seed, names=prep.extractor.metric_names, details=settings,
     )
-    row["metric_seconds"] = time.perf_counter() - t0
+    row["metric_settings"] = settings
     row["metrics"].update(values)
     row["higher_is_better"].update(hib)
+    if condition is not None:
+        _class_accuracy(row, logits, condition, prep)
+    row["metric_seconds"] = time.perf_counter() - t0
     row["n_real"] = int(real.n)
 
 
@@ -258,18 +342,22 @@ def _train_and_score(
     watch = Stopwatch(device)
     watch.start()
     with torch.no_grad():
-        samples = model.sample(spec.protocol.n_fake, eval_gen)
+        condition = eval_condition(prep)
+        samples = model.sample(spec.protocol.n_fake, eval_gen, condition)
     row["sample_img_per_s"] = spec.protocol.n_fake / max(watch.stop(), 1e-9)
-    _score_samples(row, samples, prep, run_dir)
+    _score_samples(row, samples, prep, run_dir, condition)
+    _code_accuracy(row, model, prep)
     test = prep.dataset.split(spec.protocol.split)
+    t0 = time.perf_counter()
     extra = model.evaluate(test.x, test.y, torch.Generator().manual_seed(spec.eval_seed))
+    row["metric_seconds"] = (row["metric_seconds"] or 0.0) + time.perf_counter() - t0
     row["metrics"].update({k: float(v) for k, v in extra.items()})
     row["higher_is_better"].update({k: bool(v) for k, v in getattr(model, "evaluate_higher_is_better", {}).items() if k in extra})
 
 
 def real_data_row(
     dataset_name: str, protocol: EvalProtocol, out_dir: Path | str, eval_seed: int = 0,
-    data_root: str | None = None,
+    data_root: str | None = None, weights_path: str | None = None,
 ) -> dict[str, Any]:
     """The 'real data' reference row: n_fake training images scored like a model's samples.
 
@@ -283,7 +371,7 @@ def real_data_row(
         baseline="real-data", dataset=dataset_name, budget={"max_steps": 0}, eval_seed=eval_seed,
         protocol=protocol, data_root=data_root,
     )
-    extractor = load_extractor(protocol.extractor) if dataset.info.kind == "image" else None
+    extractor = _load_extractor(protocol, weights_path) if dataset.info.kind == "image" else None
     prep = Prepared(pseudo, type(None), {}, dataset, extractor)  # type: ignore[arg-type]
     run_dir = Path(out_dir) / f"real-data-{dataset_name}-{pseudo.hash}"
     done = results.read_row(run_dir)

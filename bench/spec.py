@@ -80,7 +80,9 @@ class EvalProtocol:
     extractor: feature extractor registry name; n_fake: generated samples scored;
     n_real: reference images (None = the whole reference split); split: the reference
     split the reported metrics use ('test'; 'val' is for checkpoint selection);
-    pr_k: k of precision/recall; is_splits: splits of the Inception-style score.
+    pr_k: k of precision/recall; is_splits: splits of the Inception-style score;
+    resize_mode: the extractor's resize mode (None: its default, e.g. 'legacy-tf');
+    weights_sha256: the sha256 of custom extractor weights (None: the official weights).
     """
 
     extractor: str = "mnist-lenet"
@@ -89,8 +91,15 @@ class EvalProtocol:
     split: str = "test"
     pr_k: int = 3
     is_splits: int = 10
+    resize_mode: str | None = None
+    weights_sha256: str | None = None
 
     def __post_init__(self) -> None:
+        if self.weights_sha256 is not None and (
+            not isinstance(self.weights_sha256, str) or len(self.weights_sha256) != 64
+            or any(c not in "0123456789abcdef" for c in self.weights_sha256.lower())
+        ):
+            raise SpecError(f"protocol weights_sha256 must be 64 hex digits, got {self.weights_sha256!r}")
         for name in ("n_fake", "pr_k", "is_splits"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -152,8 +161,8 @@ def _normalize_overrides(overrides: Any) -> tuple[tuple[str, Any], ...]:
 class RunSpec:
     """Everything that defines one run. ``hash`` names its run directory.
 
-    ``data_root`` and ``checkpoint_every`` do not change the numbers and are left out
-    of the hash; everything else, plus the genbench and protocol versions, is in it.
+    ``data_root``, ``checkpoint_every`` and ``weights_path`` (the weights' sha256 is in the
+    protocol) do not change the numbers and are left out of the hash; everything else, plus the genbench and protocol versions, is in it.
     """
 
     baseline: str
@@ -166,6 +175,7 @@ class RunSpec:
     device: str = "cpu"
     data_root: str | None = None
     checkpoint_every: int = 0
+    weights_path: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("baseline", "dataset"):
@@ -187,7 +197,7 @@ class RunSpec:
 
     def hashed_fields(self) -> dict[str, Any]:
         d = self.to_dict()
-        del d["data_root"], d["checkpoint_every"]
+        del d["data_root"], d["checkpoint_every"], d["weights_path"]
         d["genbench_version"] = __version__
         d["protocol_version"] = PROTOCOL_VERSION
         return d
@@ -215,6 +225,7 @@ class RunSpec:
             "device": self.device,
             "data_root": self.data_root,
             "checkpoint_every": self.checkpoint_every,
+            "weights_path": self.weights_path,
         }
 
     @classmethod

@@ -24,7 +24,6 @@ class Suite:
     name: str
     description: str
     note: str
-    datasets: tuple[str, ...]
     protocol: EvalProtocol
     entries: Callable[[], list[SuiteEntry]]
 
@@ -32,18 +31,67 @@ class Suite:
 SUITES: Registry[Suite] = Registry("suite")
 
 QUICK_PROTOCOL = EvalProtocol(extractor="mnist-lenet", n_fake=2000, split="test")
-# Step budgets sized so that the whole quick suite (training + evaluation) takes well
-# under 15 minutes on 2 CPU cores.
-QUICK_STEPS = {"dcgan": 2000, "vae": 1500}
+STANDARD_PROTOCOL = EvalProtocol(extractor="mnist-lenet", n_fake=4000, split="test")
+
+# (baseline, dataset, quick steps, overrides). Quick step budgets are sized so that the whole
+# quick suite (every family, training + evaluation) takes at most 15 minutes on 2 CPU cores;
+# networks are the CPU-narrow defaults each family documents.
+QUICK_RUNS: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
+    ("dcgan", "mnist", 1000, {}),
+    ("vae", "mnist", 800, {}),
+    ("beta-vae", "mnist", 500, {}),
+    ("cvae", "mnist", 500, {}),
+    ("lsgan", "mnist", 700, {}),
+    ("wgan", "mnist", 250, {}),
+    ("wgan-gp", "mnist", 120, {}),
+    ("sngan", "mnist", 200, {}),
+    ("cgan", "mnist", 400, {}),
+    ("acgan", "mnist", 500, {}),
+    ("infogan", "mnist", 200, {}),
+    ("began", "mnist", 200, {}),
+    ("stylegan-lite", "mnist", 120, {}),
+    ("gan", "ring8", 1500, {}),
+    ("gan", "grid25", 1500, {}),
+)
+# Families whose generator at step 0 is shown as the 'untrained' reference row.
+QUICK_UNTRAINED = ("dcgan", "vae", "gan")
+
+# Overrides that restore each paper's network widths (documented in each family's docstring).
+PAPER_WIDTHS: dict[str, dict[str, Any]] = {
+    "dcgan": {"ngf": 128, "ndf": 128},
+    "acgan": {"ngf": 64, "ndf": 64},
+    "sngan": {"ngf": 64, "ndf": 64},
+    "began": {"n": 64},
+    "stylegan-lite": {"ch": 512},
+}
+STANDARD_SEEDS = (0, 1, 2)
+STANDARD_STEP_FACTOR = 10  # standard budgets: 10x the quick steps, paper widths, 3 seeds
 
 
 def _quick_entries() -> list[SuiteEntry]:
     out = []
-    for baseline, steps in QUICK_STEPS.items():
-        trained = RunSpec(baseline, "mnist", Budget(max_steps=steps), seed=0, eval_seed=0, protocol=QUICK_PROTOCOL)
-        out.append(SuiteEntry(trained, baseline))
-        untrained = trained.replace(budget=Budget(max_steps=0))
-        out.append(SuiteEntry(untrained, f"untrained ({baseline})", "reference"))
+    for baseline, dataset, steps, overrides in QUICK_RUNS:
+        trained = RunSpec(baseline, dataset, Budget(max_steps=steps), overrides=overrides, protocol=QUICK_PROTOCOL)
+        label = baseline if dataset == "mnist" else f"{baseline} ({dataset})"
+        out.append(SuiteEntry(trained, label))
+        if baseline in QUICK_UNTRAINED:
+            untrained = trained.replace(budget=Budget(max_steps=0))
+            out.append(SuiteEntry(untrained, f"untrained ({label})", "reference"))
+    return out
+
+
+def _standard_entries() -> list[SuiteEntry]:
+    out = []
+    for baseline, dataset, steps, overrides in QUICK_RUNS:
+        hp = {**overrides, **PAPER_WIDTHS.get(baseline, {})}
+        label = baseline if dataset == "mnist" else f"{baseline} ({dataset})"
+        for seed in STANDARD_SEEDS:
+            spec = RunSpec(baseline, dataset, Budget(max_steps=steps * STANDARD_STEP_FACTOR), seed=seed,
+                           eval_seed=seed, overrides=hp, protocol=STANDARD_PROTOCOL)
+            out.append(SuiteEntry(spec, label))
+        if baseline in QUICK_UNTRAINED:
+            spec = RunSpec(baseline, dataset, Budget(max_steps=0), overrides=hp, protocol=STANDARD_PROTOCOL)
+            out.append(SuiteEntry(spec, f"untrained ({label})", "reference"))
     return out
 
 
@@ -58,9 +106,22 @@ SUITES.register(
             "against the 500 held-out test digits; `real data` is 2,000 training digits scored "
             "the same way."
         ),
-        datasets=("mnist",),
         protocol=QUICK_PROTOCOL,
         entries=_quick_entries,
+    ),
+)
+
+SUITES.register(
+    "standard",
+    Suite(
+        name="standard",
+        description="every family with its paper's network widths, 10x the quick budgets, 3 seeds (GPU hours)",
+        note=(
+            "Standard suite: paper-size networks where the family documents them, 10x the quick "
+            "step budgets, seeds 0, 1, 2, 4,000 samples scored against the 500 held-out test digits."
+        ),
+        protocol=STANDARD_PROTOCOL,
+        entries=_standard_entries,
     ),
 )
 
@@ -78,7 +139,7 @@ def run_suite(
     for e in entries:  # validate every spec before running any
         runner.prepare(e.spec)
     rows = []
-    for dataset in suite.datasets:
+    for dataset in dict.fromkeys(e.spec.dataset for e in entries):  # one real-data row per dataset
         log(f"[{name}] reference: real data on {dataset}")
         rows.append(runner.real_data_row(dataset, suite.protocol, out_dir))
     for i, e in enumerate(entries, 1):

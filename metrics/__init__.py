@@ -15,6 +15,9 @@ FeatureStats -> every metric. Imports nothing from bench/ but its generic Regist
 (True, False)
 >>> round(frechet_distance(real.mean, real.cov, real.mean, real.cov), 6)
 0.0
+>>> mean, std = kid(real.features, fake.features, subsets=10, subset_size=200, seed=0)  # (mean, std)
+>>> abs(mean) < 0.01, kid(real.features, 0.5 * fake.features, subsets=10, subset_size=200)[0] > 0.1
+(True, True)
 """
 
 from genbench.metrics.evaluate import METRICS, MetricInfo, compute_metrics
@@ -27,6 +30,7 @@ from genbench.metrics.extractors import (
 )
 from genbench.metrics.frechet import frechet_distance
 from genbench.metrics.inception_score import inception_score
+from genbench.metrics.kid import kid
 from genbench.metrics.prdc import prdc
 from genbench.metrics.stats import FeatureStats, stats_key
 
@@ -41,6 +45,7 @@ __all__ = [
     "compute_metrics",
     "frechet_distance",
     "inception_score",
+    "kid",
     "load_extractor",
     "prdc",
     "stats_key",

@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 RESULTS_FILE = "results.jsonl"
-PROTOCOL_FIELDS = ("dataset", "extractor", "extractor_sha256", "n_real", "n_fake", "split", "pr_k", "is_splits")
+PROTOCOL_FIELDS = (
+    "dataset", "extractor", "extractor_sha256", "n_real", "n_fake", "split", "pr_k", "is_splits", "resize_mode",
+)
 FRONT_COLUMNS = ("label", "kind", "baseline", "dataset", "seed", "eval_seed", "split", "status", "error")
 ARROW = {True: "↑", False: "↓"}
 DASH = "—"
@@ -156,6 +158,7 @@ def protocol_of(row: dict[str, Any]) -> dict[str, Any]:
         "split": first(proto.get("split"), row.get("split")),
         "pr_k": proto.get("pr_k"),
         "is_splits": proto.get("is_splits"),
+        "resize_mode": first(row.get("resize_mode"), proto.get("resize_mode")),
     }
 
 
@@ -317,6 +320,8 @@ def _protocol_text(proto: dict[str, Any]) -> str:
         parts.append(f"precision/recall k = {proto['pr_k']}")
     if proto.get("is_splits") is not None:
         parts.append(f"IS splits = {proto['is_splits']}")
+    if proto.get("resize_mode") not in (None, "none"):
+        parts.append(f"resize mode `{proto['resize_mode']}`")
     return "**Protocol:** " + ", ".join(parts) + "."
 
 

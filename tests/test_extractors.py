@@ -55,6 +55,8 @@ def fd(a: FeatureStats, b: FeatureStats) -> float:
 @pytest.mark.parametrize("name", EXTRACTORS.names())
 def test_registered_extractor_loads_and_extracts(name: str) -> None:
     spec = EXTRACTORS.get(name)
+    if not spec.ships_weights and not any(p.is_file() for p in spec.weights_candidates()):
+        pytest.skip(f"official {spec.weights_file} not present (looked in {spec.weights_candidates()})")
     e = load_extractor(name)
     assert (e.name, e.metric_suffix, e.official) == (name, spec.metric_suffix, True)
     assert e.weights_sha256 == spec.weights_sha256 and e.resize_mode == spec.resize_mode
@@ -62,6 +64,15 @@ def test_registered_extractor_loads_and_extracts(name: str) -> None:
     f, l = e.extract(x)
     assert f.shape == (3, spec.feature_dim) and l.shape == (3, spec.num_classes)
     assert f.dtype == l.dtype == torch.float32 and not e.training
+
+
+def test_mnist_lenet_labels_and_resize_mode() -> None:
+    e = load_extractor("mnist-lenet")
+    assert e.label_datasets == ("mnist", "mnist-full") and e.metric_names == {}
+    assert e.metric_name("fd") == "fd_mnist" and e.resize_mode == "none"
+    assert EXTRACTORS.get("inception-v3-tf").label_datasets == ()
+    with pytest.raises(ValueError, match="has no resize mode 'clean'; choose one of none"):
+        load_extractor("mnist-lenet", resize_mode="clean")
 
 
 def test_shipped_mnist_weights_match_their_json() -> None:

@@ -203,9 +203,9 @@ def test_compute_metrics_keys_and_values(toy_stats) -> None:
     real, fake = toy_stats
     values, higher = compute_metrics(real, fake, "toy", pr_k=3, is_splits=10)
     assert set(values) == {"fd_toy", "is_toy", "is_toy_std", "precision_toy", "recall_toy",
-                           "density_toy", "coverage_toy"}
+                           "density_toy", "coverage_toy", "kid_toy", "kid_toy_std"}
     assert higher == {"fd_toy": False, "is_toy": True, "precision_toy": True, "recall_toy": True,
-                      "density_toy": True, "coverage_toy": True}
+                      "density_toy": True, "coverage_toy": True, "kid_toy": False}
     assert all(isinstance(v, float) for v in values.values())
     pr = prdc(real.features, fake.features, k=3)
     assert values["precision_toy"] == pr["precision"] and values["recall_toy"] == pr["recall"]
@@ -243,7 +243,8 @@ def test_metrics_registry() -> None:
 
 # --- the docstring examples stay runnable -------------------------------------------------------
 @pytest.mark.parametrize(
-    "module", ["__init__", "evaluate", "extractors", "frechet", "inception_score", "prdc", "stats"]
+    "module", ["__init__", "evaluate", "extractors", "frechet", "inception_score", "prdc", "stats", "resize", "kid",
+               "modes", "paired", "lpips_metrics"]
 )
 def test_docstring_examples(module: str) -> None:
     import doctest

@@ -116,3 +116,13 @@ def test_cli_run_then_report(tmp_path, capsys):
     text = (board / "README.md").read_text()
     assert "vae" in text and "fd_mnist" in text
     assert len(read_jsonl(board / "results.jsonl")) == 1
+
+
+def test_real_data_rows_of_mode_datasets(tmp_path):
+    ring = real_data_row("ring8", EvalProtocol(n_fake=2000), tmp_path)
+    assert ring["metrics"]["modes_covered"] == 8 and ring["metrics"]["high_quality"] > 0.98
+    assert ring["higher_is_better"]["reverse_kl"] is False and ring["extractor"] is None
+    stacked = real_data_row("stacked-mnist", EvalProtocol(n_fake=2000), tmp_path)
+    # 2,000 real stacked digits cover most of the 1000 modes (expected ~865 for uniform draws)
+    assert 700 <= stacked["metrics"]["modes_covered"] <= 1000
+    assert stacked["metrics"]["reverse_kl"] < 0.5 and "fd_mnist" not in stacked["metrics"]
