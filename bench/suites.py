@@ -72,7 +72,7 @@ def _quick_entries() -> list[SuiteEntry]:
     out = []
     for baseline, dataset, steps, overrides in QUICK_RUNS:
         trained = RunSpec(baseline, dataset, Budget(max_steps=steps), overrides=overrides, protocol=QUICK_PROTOCOL)
-        label = baseline if dataset == "mnist" else f"{baseline} ({dataset})"
+        label = baseline  # leaderboard tables are per dataset
         out.append(SuiteEntry(trained, label))
         if baseline in QUICK_UNTRAINED:
             untrained = trained.replace(budget=Budget(max_steps=0))
@@ -84,7 +84,7 @@ def _standard_entries() -> list[SuiteEntry]:
     out = []
     for baseline, dataset, steps, overrides in QUICK_RUNS:
         hp = {**overrides, **PAPER_WIDTHS.get(baseline, {})}
-        label = baseline if dataset == "mnist" else f"{baseline} ({dataset})"
+        label = baseline  # leaderboard tables are per dataset
         for seed in STANDARD_SEEDS:
             spec = RunSpec(baseline, dataset, Budget(max_steps=steps * STANDARD_STEP_FACTOR), seed=seed,
                            eval_seed=seed, overrides=hp, protocol=STANDARD_PROTOCOL)
