@@ -151,7 +151,8 @@ def protocol_of(row: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "dataset": row.get("dataset"),
-        "extractor": first(row.get("extractor"), proto.get("extractor")),
+        # a row that says it used no extractor (points data) has none, whatever its protocol default
+        "extractor": row["extractor"] if "extractor" in row else proto.get("extractor"),
         "extractor_sha256": row.get("extractor_sha256"),
         "n_real": first(row.get("n_real"), proto.get("n_real")),
         "n_fake": first(row.get("n_fake"), proto.get("n_fake")),

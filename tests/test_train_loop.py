@@ -157,3 +157,14 @@ def test_kimg_budget_counts_real_images(tmp_path):
     spec = RunSpec("dcgan", "mnist", Budget(max_kimg=0.1), overrides=TINY, protocol=EvalProtocol(n_fake=200))
     _, out, _ = train_model(spec, tmp_path)
     assert out.stopped_by == "kimg" and out.images == 112  # 7 batches of 16 >= 100 images
+
+
+@pytest.mark.parametrize("name", BASELINES.names())
+def test_family_cites_its_paper_and_defaults(name):
+    import re
+
+    cls = BASELINES.get(name)
+    doc = cls.__doc__ or ""
+    assert cls.paper and re.search(r"(19|20)\d\d", cls.paper), f"{name}: `paper` must cite author and year"
+    assert re.search(r"(19|20)\d\d", doc), f"{name}: the class docstring must cite the paper"
+    assert "batch_size" in cls.defaults and cls.task is not None
