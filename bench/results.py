@@ -125,7 +125,8 @@ def git_state(start: Path | None = None) -> tuple[str | None, bool | None]:
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # generated leaderboards are outputs, not source: regenerating one must not mark it dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports/leaderboards"],
             cwd=cwd, capture_output=True, text=True, timeout=10, check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
