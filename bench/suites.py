@@ -110,7 +110,9 @@ SUITES.register(
             "**Quick smoke-level budget, one seed per row: this checks that the harness and the "
             "baselines work end to end. It is not a ranking of methods.** Samples are scored "
             "against the 500 held-out test digits; `real data` is 2,000 training digits scored "
-            "the same way."
+            "the same way. Networks are narrower than the papers' for CPU speed (each row's `hparams` in "
+            "results.jsonl has its widths; each family's docstring names the `--set` that restores "
+            "the paper's, and the `standard` suite uses them)."
         ),
         protocol=QUICK_PROTOCOL,
         entries=_quick_entries,

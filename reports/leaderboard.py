@@ -252,7 +252,23 @@ def _metric_columns(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, bo
                 names.append(m)
         for m, h in (row.get("higher_is_better") or {}).items():
             hib.setdefault(m, bool(h))
-    return names, hib
+    return sorted(names, key=_metric_rank), hib
+
+
+# Canonical column order: the protocol's headline metric first (FID / FD, then KID, IS, ...),
+# whatever order a row's JSON stored its metrics in (rows are written with sorted keys).
+METRIC_ORDER = (
+    "fid", "fd_", "kid", "is", "precision", "recall", "density", "coverage",
+    "modes_covered", "high_quality", "reverse_kl", "psnr", "ssim", "l1", "lpips",
+)
+
+
+def _metric_rank(name: str) -> tuple[int, int]:
+    base = name[:-4] if name.endswith("_std") else name  # an error bar follows its metric
+    for i, prefix in enumerate(METRIC_ORDER):
+        if base == prefix or base.startswith(prefix if prefix.endswith("_") else prefix + "_"):
+            return (i, int(name.endswith("_std")))
+    return (len(METRIC_ORDER), 0)
 
 
 def _order(rows: list[dict[str, Any]], primary: str | None, hib: dict[str, bool]) -> list[dict[str, Any]]:

@@ -290,3 +290,18 @@ def test_reports_import_no_model_code():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_headline_metric_leads_whatever_the_json_key_order():
+    """Rows re-read from disk have alphabetically sorted metrics; FD must still lead and rank."""
+    from genbench.reports.leaderboard import render_markdown
+
+    def row(label, fd, cov):
+        return {"label": label, "kind": "run", "status": "ok", "spec_hash": label, "dataset": "mnist",
+                "metrics": {"coverage_mnist": cov, "fd_mnist": fd, "kid_mnist": fd / 10, "kid_mnist_std": 0.01},
+                "higher_is_better": {"coverage_mnist": True, "fd_mnist": False, "kid_mnist": False}}
+
+    text = render_markdown([row("good-fd", 1.0, 0.1), row("good-cov", 9.0, 0.9)], title="t")
+    header = next(line for line in text.splitlines() if line.startswith("| # |"))
+    assert header.index("fd_mnist") < header.index("kid_mnist") < header.index("kid_mnist_std") < header.index("coverage_mnist")
+    assert text.index("good-fd") < text.index("good-cov")
