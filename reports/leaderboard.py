@@ -263,6 +263,13 @@ METRIC_ORDER = (
 )
 
 
+def _fmt_seconds(v: Any) -> str:
+    """Wall seconds to 0.1 s: a step-0 run's microseconds of loop overhead read as 0."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return f"{v:,.1f}"
+    return fmt_num(v)
+
+
 def _metric_rank(name: str) -> tuple[int, int]:
     base = name[:-4] if name.endswith("_std") else name  # an error bar follows its metric
     for i, prefix in enumerate(METRIC_ORDER):
@@ -399,7 +406,7 @@ def _table(rows: list[dict[str, Any]], grids: dict[int, str | None]) -> list[str
         cells = [pos, label, fmt_num(r.get("seed"))]
         cells += [fmt_num(metrics.get(m)) if ok else DASH for m in names]
         cells += [
-            fmt_num(r.get("steps")), fmt_num(r.get("kimg")), fmt_num(r.get("wall_seconds")),
+            fmt_num(r.get("steps")), fmt_num(r.get("kimg")), _fmt_seconds(r.get("wall_seconds")),
             _cell(r.get("stopped_by") or DASH), fmt_num(r.get("train_img_per_s")),
         ]
         status = _cell(r.get("status") or "unknown")

@@ -178,7 +178,7 @@ def test_leaderboard_markdown(tmp_path, rows):
     assert labels == ["*real data*", "**dcgan**", "**vae**", "wgan", "*untrained (dcgan)*"]
     assert table[1].startswith("| 1 |") and table[2].startswith("| 2 |") and table[0].startswith("| ref |")
     assert "| 12.35 | 0.7100 |" in table[1]  # 4 significant digits
-    assert "| 31.42 |" in table[1] and "| 407.5 |" in table[1] and "| 12.80 |" in table[1]
+    assert "| 31.4 |" in table[1] and "| 407.5 |" in table[1] and "| 12.80 |" in table[1]
     # failed row: status and error (pipes escaped) instead of metrics
     assert "**failed**: RuntimeError: CUDA \\| out of memory" in table[3]
     assert "| — | — |" in table[3] and "| 2 |" not in table[3]
