@@ -13,7 +13,7 @@ from genbench.baselines.cgan import (
     check_conditional_hp, sample_in_chunks, batch_labels, condition_labels, num_classes_of,
 )
 from genbench.baselines.dcgan import DCGANDiscriminator, DCGANGenerator, discriminator_loss, generator_loss
-from genbench.baselines.nets import check_images, init_dcgan_, seeded_init
+from genbench.baselines.nets import GeneratorDiscriminatorState, check_images, init_dcgan_, seeded_init
 from genbench.bench.spec import DataInfo, SpecError
 
 
@@ -38,7 +38,7 @@ class ACDiscriminator(nn.Module):
 
 
 @BASELINES.register("acgan")
-class ACGAN(Baseline):
+class ACGAN(GeneratorDiscriminatorState, Baseline):
     """AC-GAN, Odena, Olah and Shlens, "Conditional Image Synthesis with Auxiliary Classifier
     GANs", ICML 2017.
 
@@ -139,24 +139,3 @@ class ACGAN(Baseline):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """D's auxiliary classifier: images float32 (B, C, S, S) in [-1, 1] -> logits (B, k)."""
         return self.D(x.to(self.device))[1]
-
-    def train(self) -> None:
-        self.G.train()
-        self.D.train()
-
-    def eval(self) -> None:
-        self.G.eval()
-        self.D.eval()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "steps": self.steps,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        self.steps = int(state["steps"])

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from genbench.baselines.base import BASELINES, Baseline, Batch, TaskKind
-from genbench.baselines.nets import check_images, doubling_stack, seeded_init, to_uint8
+from genbench.baselines.nets import GeneratorDiscriminatorState, check_images, doubling_stack, seeded_init, to_uint8
 from genbench.bench.spec import DataInfo, SpecError
 
 BASES = (7, 8)  # 28 -> 7 x 2 x 2; 32 -> 8 x 2 x 2; 64 -> 8 x 2 x 2 x 2 (the paper starts at 8x8)
@@ -94,7 +94,7 @@ def m_global(loss_real: float, loss_fake: float, gamma: float) -> float:
 
 
 @BASELINES.register("began")
-class BEGAN(Baseline):
+class BEGAN(GeneratorDiscriminatorState, Baseline):
     """BEGAN, Berthelot, Schumm and Metz, "BEGAN: Boundary Equilibrium Generative Adversarial
     Networks", arXiv:1703.10717, 2017.
 
@@ -116,6 +116,8 @@ class BEGAN(Baseline):
     Sizes: 28 (base 7), 32 and 64 (base 8, as in the paper).
     """
 
+    # checkpointed scalars besides the networks and optimizers (GeneratorDiscriminatorState)
+    counters = (("k", float), ("images", int), ("steps", int))
     task = TaskKind.UNCONDITIONAL
     paper = (
         "Berthelot, Schumm, Metz. BEGAN: Boundary Equilibrium Generative Adversarial Networks. "
@@ -242,28 +244,3 @@ class BEGAN(Baseline):
             fake.append(recon_loss(self.D, self.G(zc.to(self.device))).double().cpu())
         lx, lg = float(torch.cat(real).mean()), float(torch.cat(fake).mean())
         return {"m_global": m_global(lx, lg, self.hp["gamma"])}
-
-    def train(self) -> None:
-        self.G.train()
-        self.D.train()
-
-    def eval(self) -> None:
-        self.G.eval()
-        self.D.eval()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Networks, optimizers (with their current lr), k_t, images seen and the step counter."""
-        return {
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "k": self.k, "images": self.images, "steps": self.steps,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        self.k = float(state["k"])
-        self.images = int(state["images"])
-        self.steps = int(state["steps"])

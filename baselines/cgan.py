@@ -10,7 +10,7 @@ from torch import nn
 
 from genbench.baselines.base import BASELINES, Baseline, Batch, TaskKind
 from genbench.baselines.dcgan import DCGANDiscriminator, DCGANGenerator, discriminator_loss, generator_loss
-from genbench.baselines.nets import check_images, doubling_stack, init_dcgan_, seeded_init, to_uint8
+from genbench.baselines.nets import GeneratorDiscriminatorState, check_images, doubling_stack, init_dcgan_, seeded_init, to_uint8
 from genbench.bench.spec import DataInfo, SpecError
 
 # --- label helpers shared by the class-conditional families (acgan imports them) -------------
@@ -63,7 +63,7 @@ def label_maps(y: torch.Tensor, k: int, size: int) -> torch.Tensor:
 
 
 @BASELINES.register("cgan")
-class CGAN(Baseline):
+class CGAN(GeneratorDiscriminatorState, Baseline):
     """Conditional GAN, Mirza and Osindero, "Conditional Generative Adversarial Nets",
     arXiv:1411.1784, 2014.
 
@@ -163,27 +163,6 @@ class CGAN(Baseline):
         y = condition_labels(condition, n, self.k)
         z = torch.rand(n, self.hp["z_dim"], generator=generator, device=generator.device) * 2 - 1
         return sample_in_chunks(self.G, self.generate, z, y, self, self.sample_batch)
-
-    def train(self) -> None:
-        self.G.train()
-        self.D.train()
-
-    def eval(self) -> None:
-        self.G.eval()
-        self.D.eval()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "steps": self.steps,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        self.steps = int(state["steps"])
 
 
 def check_conditional_hp(hp: Mapping[str, Any], data: DataInfo, family: str) -> None:

@@ -10,7 +10,7 @@ from torch import nn
 
 from genbench.baselines.base import BASELINES, Baseline, Batch, TaskKind
 from genbench.baselines.dcgan import discriminator_loss, generator_loss
-from genbench.baselines.nets import check_images, init_dcgan_, seeded_init, to_uint8
+from genbench.baselines.nets import GeneratorDiscriminatorState, check_images, init_dcgan_, seeded_init, to_uint8
 from genbench.bench.spec import DataInfo, SpecError
 
 
@@ -82,7 +82,7 @@ def mi_loss(
 
 
 @BASELINES.register("infogan")
-class InfoGAN(Baseline):
+class InfoGAN(GeneratorDiscriminatorState, Baseline):
     """InfoGAN, Chen, Duan, Houthooft, Schulman, Sutskever and Abbeel, "InfoGAN: Interpretable
     Representation Learning by Information Maximizing Generative Adversarial Nets", NeurIPS 2016.
 
@@ -235,24 +235,3 @@ class InfoGAN(Baseline):
         """Q on images float32 (B, C, S, S) in [-1, 1] -> (categorical logits (B, k), means (B, n_cont))."""
         _, q_cat, q_cont = self.D(x.to(self.device))
         return q_cat, q_cont
-
-    def train(self) -> None:
-        self.G.train()
-        self.D.train()
-
-    def eval(self) -> None:
-        self.G.eval()
-        self.D.eval()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "steps": self.steps,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        self.steps = int(state["steps"])

@@ -146,3 +146,41 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.module.load_state_dict(state)
+
+
+# --- shared state of two-network models ----------------------------------------------------
+
+
+class GeneratorDiscriminatorState:
+    """train/eval/state_dict/load_state_dict for a model with networks ``G`` and ``D``, their
+    optimizers ``opt_G`` and ``opt_D``, and scalar counters named in ``counters``.
+
+    Mix in before ``Baseline`` (``class CGAN(GeneratorDiscriminatorState, Baseline)``). The
+    checkpoint is a plain dict: {'G', 'D', 'opt_G', 'opt_D', <counter>: number, ...}.
+    """
+
+    counters: tuple[tuple[str, type], ...] = (("steps", int),)
+
+    def train(self) -> None:
+        self.G.train()
+        self.D.train()
+
+    def eval(self) -> None:
+        self.G.eval()
+        self.D.eval()
+
+    def state_dict(self) -> dict:
+        state = {
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+        }
+        state.update({name: getattr(self, name) for name, _ in self.counters})
+        return state
+
+    def load_state_dict(self, state) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        for name, cast in self.counters:
+            setattr(self, name, cast(state[name]))
