@@ -16,6 +16,7 @@ with a message that says which input was wrong and what to do.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from genbench.bench.datasets import load_dataset
+from genbench.bench.datasets import Dataset, load_dataset
 from genbench.metrics import FeatureStats, compute_metrics, load_extractor, stats_key
 from genbench.metrics.evaluate import GROUPS, select_metrics
 
@@ -191,16 +192,15 @@ def load_side(path: str | Path, role: str, features: bool = False) -> Side:
 
 # --- reference statistics ------------------------------------------------------------------------
 def cache_dir() -> Path:
-    """Where `genbench ref` caches statistics: $GENBENCH_CACHE/stats, else ~/.cache/genbench/stats."""
-    from genbench.bench.runner import cache_dir as runner_cache_dir
-
-    return runner_cache_dir()
+    """Reference-statistics cache: $GENBENCH_CACHE/stats, else ~/.cache/genbench/stats."""
+    root = os.environ.get("GENBENCH_CACHE") or Path.home() / ".cache" / "genbench"
+    return Path(root) / "stats"
 
 
 def reference_subset(total: int, n: int, seed: int) -> torch.Tensor:
     """Sorted int64 indices of n of total rows: torch.randperm(total, Generator().manual_seed(seed))[:n].
 
-    The same draw as the runner's reference subset, so `ref` and `run` agree at equal n and seed.
+    Used by `genbench ref`, by every run's reference statistics and by the real-data rows.
     """
     return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
@@ -244,6 +244,19 @@ def make_reference(
     ext = load_extractor(extractor, weights_path=weights, expected_sha256=weights_sha256,
                          device=device, resize_mode=resize_mode)
     ext.check_images(rows.x[:1])
+    path, reused, _ = cached_reference_stats(data, split, n, seed, ext, out=out, device=device)
+    return path, reused
+
+
+def cached_reference_stats(
+    data: Dataset, split: str, n: int, seed: int, ext: Any, out: str | Path | None = None, device: Any = "cpu",
+) -> tuple[Path, bool, FeatureStats]:
+    """Features + logits of ``n`` rows of ``data``'s ``split`` (all of them, or a seeded subset),
+    cached under a key of everything that changes the numbers; returns (path, reused, stats).
+
+    The one reference-statistics cache: `genbench ref` and every run's evaluation use it.
+    """
+    rows = data.split(split)
     meta = {
         "kind": REF_KIND, "dataset": data.info.name, "data_sha256": data.info.sha256, "split": split, "n": n,
         "seed": seed if n < len(rows) else None, "extractor": ext.name, "weights_sha256": ext.weights_sha256,
@@ -254,14 +267,16 @@ def make_reference(
     path = Path(out) if out is not None else cache_dir() / f"ref-{data.info.name}-{split}-{ext.name}-{key}.npz"
     if path.is_file():
         try:
-            if FeatureStats.load(path).meta.get("key") == key:
-                return path, True
+            stats = FeatureStats.load(path)
+            if stats.meta.get("key") == key:
+                return path, True, stats
         except ValueError:
             pass  # unreadable or stale: recompute and replace it
     x = rows.x if n == len(rows) else rows.x[reference_subset(len(rows), n, seed)]
     feats, logits = ext.extract(x, device=device)
-    FeatureStats.from_features(feats, logits, meta=meta).save(path)
-    return path, False
+    stats = FeatureStats.from_features(feats, logits, meta=meta)
+    stats.save(path)
+    return path, False, stats
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -285,7 +300,7 @@ def _selected_groups(metrics: Iterable[str] | None, features: bool) -> tuple[lis
 def _check_ref_matches(side: Side, ext: Any) -> None:
     meta = side.meta
     if meta.get("kind") != REF_KIND:
-        return  # stats saved by other code (e.g. the runner's cache): trust the caller
+        return  # stats saved by other code: trust the caller
     want = {"extractor": ext.name, "weights_sha256": ext.weights_sha256, "resize_mode": ext.resize_mode}
     got = {k: meta.get(k) for k in want}
     if got != want:

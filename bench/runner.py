@@ -8,7 +8,6 @@ anything is written, so bad input leaves no run directory behind.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import shlex
 import time
 import traceback
@@ -21,22 +20,17 @@ import torch
 from genbench.baselines.base import Baseline, TaskKind, resolve_baseline
 from genbench.bench import results
 from genbench.bench.datasets import Dataset, load_dataset
+from genbench.bench.evaluation import cached_reference_stats, reference_subset
 from genbench.bench.spec import EvalProtocol, RunSpec, SpecError
 from genbench.bench.timing import Stopwatch
 from genbench.bench.train import train
-from genbench.metrics import FeatureStats, compute_metrics, load_extractor, stats_key
+from genbench.metrics import FeatureStats, compute_metrics, load_extractor
 from genbench.metrics.conditional import class_accuracy, code_label_accuracy
 from genbench.metrics.modes import MODES_HIGHER_IS_BETTER, mode_metrics, stacked_digit_labels, stacked_mode_metrics
 from genbench.reports.grids import save_image_grid, save_points_plot
 
 GRID_FILE = "samples.png"
 GRID_N = 64
-
-
-def cache_dir() -> Path:
-    """Reference-statistics cache: $GENBENCH_CACHE, else ~/.cache/genbench."""
-    root = os.environ.get("GENBENCH_CACHE") or Path.home() / ".cache" / "genbench"
-    return Path(root) / "stats"
 
 
 @dataclass
@@ -129,30 +123,13 @@ def spec_command(spec: RunSpec, out_dir: Path | str) -> str:
 
 
 def reference_stats(dataset: Dataset, protocol: EvalProtocol, extractor: Any, eval_seed: int) -> FeatureStats:
-    """Feature statistics of the reference split, cached on disk by a content key."""
-    split = dataset.split(protocol.split)
-    n = protocol.n_real or len(split)
-    key = stats_key(
-        dataset=dataset.info.name, data_sha256=dataset.info.sha256, splits=dataset.info.to_dict()["splits"],
-        split=protocol.split, n=n, seed=eval_seed if n < len(split) else None,
-        extractor=extractor.name, extractor_sha256=extractor.weights_sha256,
-    )
-    path = cache_dir() / f"{dataset.info.name}-{protocol.split}-{extractor.name}-{key}.npz"
-    if path.exists():
-        return FeatureStats.load(path)
-    x = split.x if n == len(split) else split.x[_subset(len(split), n, eval_seed)]
-    feats, logits = extractor.extract(x)
-    stats = FeatureStats.from_features(feats, logits)
-    stats.save(path)
-    return stats
+    """Feature statistics of the reference split (a seeded subset when n_real is set), cached."""
+    n = protocol.n_real or len(dataset.split(protocol.split))
+    return cached_reference_stats(dataset, protocol.split, n, eval_seed, extractor)[2]
 
 
 def _stacked(dataset: Dataset) -> bool:
     return dataset.extras.get("mode_eval") == "stacked-digits"
-
-
-def _subset(total: int, n: int, seed: int) -> torch.Tensor:
-    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
 def _now() -> str:
@@ -379,7 +356,7 @@ def real_data_row(
         return done
     row = _base_row(pseudo, prep, "real data", "reference", f"genbench suite (real-data reference for {dataset_name})")
     row.update(baseline=None, seed=None, stopped_by=None, run_dir=str(run_dir))
-    samples = train_split.x[_subset(len(train_split), protocol.n_fake, eval_seed)]
+    samples = train_split.x[reference_subset(len(train_split), protocol.n_fake, eval_seed)]
     run_dir.mkdir(parents=True, exist_ok=True)
     _score_samples(row, samples, prep, run_dir)
     results.write_row(run_dir, row)
