@@ -111,14 +111,14 @@ class ACGAN(GeneratorDiscriminatorState, Baseline):
         cls_real, cls_fake = F.cross_entropy(c_real, y), F.cross_entropy(c_fake, y_fake)
         loss_d = discriminator_loss(s_real, s_fake) + w * (cls_real + cls_fake)
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_D.step()
+        self.backward(loss_d)
+        self.optimizer_step(self.opt_D)
         self.D.requires_grad_(False)
         s_g, c_g = self.D(fake)
         loss_g = generator_loss(s_g, self.hp["loss"]) + w * F.cross_entropy(c_g, y_fake)
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_G.step()
+        self.backward(loss_g)
+        self.optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

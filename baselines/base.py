@@ -157,6 +157,27 @@ class Baseline(abc.ABC):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Inverse of ``state_dict``."""
 
+    # -- mixed precision (fp16 needs loss scaling; bf16 and fp32 do not) -------------
+    amp_scaler: Any = None  # a torch.amp.GradScaler under --amp fp16, set by bench.perf.apply_perf
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, through the GradScaler under fp16 autocast. Use it in train_step."""
+        (loss if self.amp_scaler is None else self.amp_scaler.scale(loss)).backward()
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()``, skipped by the GradScaler when fp16 gradients overflowed."""
+        if self.amp_scaler is None:
+            optimizer.step()
+        else:
+            self.amp_scaler.step(optimizer)
+            self._amp_stepped = True
+
+    def amp_update(self) -> None:
+        """Called by the loop after each train_step: adapts the fp16 loss scale."""
+        if self.amp_scaler is not None and getattr(self, "_amp_stepped", False):
+            self.amp_scaler.update()
+            self._amp_stepped = False
+
     # -- helpers for subclasses -----------------------------------------------------
     def train(self) -> None:  # noqa: D401 - mode switches for subclasses with BN / dropout
         """Put networks in training mode (override when the model has several)."""

@@ -192,10 +192,10 @@ class BEGAN(GeneratorDiscriminatorState, Baseline):
         loss_d = loss_real - self.k * loss_fake_d
         self.opt_D.zero_grad(set_to_none=True)
         self.opt_G.zero_grad(set_to_none=True)
-        loss_d.backward()
-        loss_g.backward()
-        self.opt_D.step()
-        self.opt_G.step()
+        self.backward(loss_d)
+        self.backward(loss_g)
+        self.optimizer_step(self.opt_D)
+        self.optimizer_step(self.opt_G)
         lx, lg = float(loss_real.detach()), float(loss_g.detach())
         self.k = update_k(self.k, self.hp["lambda_k"], self.hp["gamma"], lx, lg)
         self.images += b

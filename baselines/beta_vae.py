@@ -73,8 +73,8 @@ class BetaVAE(VAE):
         kl = gaussian_kl(mu, logvar).mean()
         loss = beta_objective(rec, kl, self.hp["beta"])
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.backward(loss)
+        self.optimizer_step(self.opt)
         self.steps += 1
         return {"loss": loss.detach(), "neg_elbo": (rec + kl).detach(), "rec": rec.detach(), "kl": kl.detach()}
 

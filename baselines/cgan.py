@@ -141,13 +141,13 @@ class CGAN(GeneratorDiscriminatorState, Baseline):
         d_real, d_fake = self.discriminate(batch.x, y), self.discriminate(fake.detach(), y_fake)
         loss_d = discriminator_loss(d_real, d_fake)
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_D.step()
+        self.backward(loss_d)
+        self.optimizer_step(self.opt_D)
         self.D.requires_grad_(False)
         loss_g = generator_loss(self.discriminate(fake, y_fake), self.hp["loss"])
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_G.step()
+        self.backward(loss_g)
+        self.optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

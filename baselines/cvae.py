@@ -102,8 +102,8 @@ class CVAE(VAE):
         kl = gaussian_kl(mu, logvar).mean()
         loss = rec + kl
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.backward(loss)
+        self.optimizer_step(self.opt)
         self.steps += 1
         return {"loss": loss.detach(), "rec": rec.detach(), "kl": kl.detach()}
 

@@ -190,14 +190,14 @@ class InfoGAN(GeneratorDiscriminatorState, Baseline):
         info_d, l_cat, l_cont = mi_loss(q_cat, q_cont, cat, cont, *lam)
         loss_d = discriminator_loss(d_real, d_fake) + info_d
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_D.step()
+        self.backward(loss_d)
+        self.optimizer_step(self.opt_D)
         self.D.requires_grad_(False)
         g_fake, g_cat, g_cont = self.D(fake)
         loss_g = generator_loss(g_fake, "ns") + mi_loss(g_cat, g_cont, cat, cont, *lam)[0]
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_G.step()
+        self.backward(loss_g)
+        self.optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

@@ -358,13 +358,13 @@ class StyleGANLite(Baseline):
             loss_d = loss_d + r1 * (self.hp["r1_gamma"] / 2) * self.hp["r1_interval"]
             self.last_r1 = r1.detach()
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_D.step()
+        self.backward(loss_d)
+        self.optimizer_step(self.opt_D)
         self.D.requires_grad_(False)
         loss_g = F.softplus(-self.D(fake)).mean()
         self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_G.step()
+        self.backward(loss_g)
+        self.optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
         self.steps, self.images = self.steps + 1, self.images + n
         self._update_ema(n)

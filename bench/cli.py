@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hyperparameter, e.g. --set lr=1e-4 (repeatable)")
     r.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    r.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"],
+                   help="autocast train steps and sampling (metrics stay fp32; default off)")
+    r.add_argument("--channels-last", action="store_true", help="NHWC memory format for networks and batches")
+    r.add_argument("--compile", action="store_true", help="torch.compile the networks (in place)")
+    r.add_argument("--tf32", action="store_true",
+                   help="TF32 matmuls/convolutions in training (default off; feature extraction is always fp32)")
     r.add_argument("--extractor", default=None, help="feature extractor (default mnist-lenet)")
     r.add_argument("--n-fake", type=int, default=None, help="generated samples scored (default 2000)")
     r.add_argument("--n-real", type=int, default=None, help="reference samples (default: whole split)")
@@ -187,7 +193,7 @@ def _describe(name: str, obj: Any) -> dict[str, Any]:
 
 
 def _spec_from_args(args: argparse.Namespace):
-    from genbench.bench.spec import Budget, EvalProtocol, RunSpec, parse_override
+    from genbench.bench.spec import Budget, EvalProtocol, PerfOptions, RunSpec, parse_override
 
     budget = Budget(
         max_steps=args.steps, max_kimg=args.kimg,
@@ -201,6 +207,7 @@ def _spec_from_args(args: argparse.Namespace):
         eval_seed=args.eval_seed, overrides=dict(parse_override(o) for o in args.overrides),
         protocol=EvalProtocol(**proto), device=args.device, data_root=args.data_root,
         checkpoint_every=args.checkpoint_every, weights_path=args.weights,
+        perf=PerfOptions(amp=args.amp, channels_last=args.channels_last, compile=args.compile, tf32=args.tf32),
     )
 
 

@@ -249,7 +249,7 @@ def make_reference(
 
 
 def cached_reference_stats(
-    data: Dataset, split: str, n: int, seed: int, ext: Any, out: str | Path | None = None, device: Any = "cpu",
+    data: Dataset, split: str, n: int, seed: int, ext: Any, out: str | Path | None = None, device: Any = None,
 ) -> tuple[Path, bool, FeatureStats]:
     """Features + logits of ``n`` rows of ``data``'s ``split`` (all of them, or a seeded subset),
     cached under a key of everything that changes the numbers; returns (path, reused, stats).

@@ -7,7 +7,9 @@ anything is written, so bad input leaves no run directory behind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import json
 import shlex
 import time
 import traceback
@@ -21,9 +23,11 @@ from genbench.baselines.base import Baseline, TaskKind, resolve_baseline
 from genbench.bench import results
 from genbench.bench.datasets import Dataset, load_dataset
 from genbench.bench.evaluation import cached_reference_stats, reference_subset
+from genbench.bench.interval import IntervalEvaluator
+from genbench.bench.perf import apply_perf, check_perf, perf_record, precision
 from genbench.bench.spec import EvalProtocol, RunSpec, SpecError
 from genbench.bench.timing import Stopwatch
-from genbench.bench.train import train
+from genbench.bench.train import TrainProgress, train
 from genbench.metrics import FeatureStats, compute_metrics, load_extractor
 from genbench.metrics.conditional import class_accuracy, code_label_accuracy
 from genbench.metrics.modes import MODES_HIGHER_IS_BETTER, mode_metrics, stacked_digit_labels, stacked_mode_metrics
@@ -64,6 +68,7 @@ def prepare(spec: RunSpec) -> Prepared:
     cls = resolve_baseline(spec.baseline)
     hparams = cls.resolve_hparams(spec.hparams)
     device = _check_device(spec.device)
+    check_perf(spec.perf, device)
     dataset = load_dataset(spec.dataset, spec.data_root)
     if dataset.info.kind not in cls.data_kinds:
         raise SpecError(
@@ -118,7 +123,14 @@ def spec_command(spec: RunSpec, out_dir: Path | str) -> str:
         args += ["--set", f"{k}={results.dumps_row(v) if not isinstance(v, str) else v}"]
     if spec.data_root:
         args += ["--data-root", spec.data_root]
+    if spec.perf.amp != "off":
+        args += ["--amp", spec.perf.amp]
+    args += [flag for flag, on in (("--channels-last", spec.perf.channels_last), ("--compile", spec.perf.compile),
+                                   ("--tf32", spec.perf.tf32)) if on]
     args += ["--out", str(out_dir)]
+    if spec.interval_eval is not None:  # `genbench run` has no flags for it: the sweep command takes any spec
+        blob = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"))
+        return shlex.join(["genbench", "sweep", "--spec", blob, "--out", str(out_dir)])
     return shlex.join(args)
 
 
@@ -154,6 +166,9 @@ def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str
         "protocol": spec.protocol.to_dict(), "budget": spec.budget.to_dict(),
         "data": prep.dataset.info.to_dict(), "versions": results.versions(), "command": command,
         "sample_grid": None, "created_at": _now(), "hparams": prep.hparams,
+        # which state the metrics score, and the interval evaluation (bench/interval.py) if any
+        "checkpoint": "final", "checkpoint_step": None, "curve": None, "interval_eval": None,
+        "perf": perf_record(spec.perf, spec.device),
     }
 
 
@@ -287,6 +302,20 @@ def run(
     return row
 
 
+def write_failed_row(
+    spec: RunSpec, out_dir: Path | str, error: str, *, label: str | None = None, kind: str = "run"
+) -> dict[str, Any]:
+    """The 'failed' row of a run that died outside ``run`` (e.g. its worker process was killed)."""
+    prep = prepare(spec)
+    out_dir = Path(out_dir)
+    run_dir = out_dir / spec.run_name
+    row = _base_row(spec, prep, label or spec.baseline, kind, spec_command(spec, out_dir))
+    row.update(status="failed", error=error, run_dir=str(run_dir))
+    results.write_row(run_dir, row)
+    results.refresh_results(out_dir)
+    return row
+
+
 def build_model(prep: Prepared) -> tuple[Baseline, torch.Generator]:
     """Seed everything from the training seed and build the model on the spec's device."""
     spec = prep.spec
@@ -295,7 +324,37 @@ def build_model(prep: Prepared) -> tuple[Baseline, torch.Generator]:
     gen = torch.Generator(device=device).manual_seed(spec.seed)
     model = prep.cls()
     model.setup(prep.hparams, prep.dataset.info, device, gen)
+    apply_perf(model, spec.perf)
     return model, gen
+
+
+def _interval_evaluator(prep: Prepared, run_dir: Path, resume: bool) -> Any:
+    """The spec's IntervalEvaluator (bench/interval.py), or None without interval evaluation.
+
+    It scores like the reported evaluation (same metrics, eval seed and code path) but with
+    interval_eval.n_fake samples against the whole interval_eval.split; the latest interval
+    samples' grid goes to run_dir/interval/.
+    """
+    ie = prep.spec.interval_eval
+    if ie is None:
+        return None
+    protocol = dataclasses.replace(prep.spec.protocol, n_fake=ie.n_fake, split=ie.split, n_real=None)
+    sub = dataclasses.replace(prep, spec=prep.spec.replace(protocol=protocol, interval_eval=None))
+    device = torch.device(prep.spec.device)
+
+    def score(model: Baseline) -> dict[str, Any]:
+        scored: dict[str, Any] = {"metrics": {}, "higher_is_better": {}, "metric_seconds": None, "n_real": None}
+        condition = eval_condition(sub)
+        with precision(prep.spec.perf, device):
+            samples = model.sample(ie.n_fake, torch.Generator().manual_seed(prep.spec.eval_seed), condition)
+        _score_samples(scored, samples, sub, run_dir / "interval", condition)
+        return scored
+
+    if prep.extractor is not None and not _stacked(prep.dataset):
+        default = prep.extractor.metric_name("fd")
+    else:
+        default = "reverse_kl"  # mode-counting datasets: continuous, unlike modes_covered
+    return IntervalEvaluator(ie, run_dir, prep.spec.hash, score, default, resume=resume)
 
 
 def _train_and_score(
@@ -304,21 +363,27 @@ def _train_and_score(
     spec = prep.spec
     device = torch.device(spec.device)
     model, gen = build_model(prep)
-    outcome = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen, resume, progress)
+    evaluator = _interval_evaluator(prep, run_dir, resume)
+    outcome = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen, resume, progress,
+                    hook=evaluator, hook_every=spec.interval_eval.every if evaluator is not None else 0)
     row.update(
         status=outcome.status, error=outcome.error, steps=outcome.steps, kimg=outcome.kimg,
         wall_seconds=outcome.wall_seconds, stopped_by=outcome.stopped_by,
         train_img_per_s=outcome.train_img_per_s, peak_mem_bytes=outcome.peak_mem_bytes,
         sec_per_kimg=(1000.0 / outcome.train_img_per_s) if outcome.train_img_per_s else None,
-        last_losses=outcome.last_losses,
+        last_losses=outcome.last_losses, checkpoint_step=outcome.steps,
     )
     if outcome.status != "ok":
+        if evaluator is not None:
+            row.update(evaluator.row_fields(None, None))
         return
+    if evaluator is not None:  # with select='best' this loads the best state into the model
+        row.update(evaluator.finish(model, TrainProgress(outcome.steps, outcome.images, outcome.wall_seconds)))
     model.eval()
     eval_gen = torch.Generator().manual_seed(spec.eval_seed)
     watch = Stopwatch(device)
     watch.start()
-    with torch.no_grad():
+    with torch.no_grad(), precision(spec.perf, device):
         condition = eval_condition(prep)
         samples = model.sample(spec.protocol.n_fake, eval_gen, condition)
     row["sample_img_per_s"] = spec.protocol.n_fake / max(watch.stop(), 1e-9)

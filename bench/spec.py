@@ -118,6 +118,92 @@ class EvalProtocol:
         return cls(**d)
 
 
+AMP_MODES = ("off", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class PerfOptions:
+    """Speed options of training and sampling; each can change the numbers, so each is hashed.
+
+    amp: autocast dtype for train steps and sampling ('off', 'bf16', or 'fp16' with a GradScaler
+    through ``Baseline.backward`` / ``Baseline.optimizer_step``); feature extraction and the
+    metrics never autocast. channels_last: NHWC memory format for 4-D parameters and image
+    batches. compile: ``nn.Module.compile()`` on the model's networks (in place, so
+    checkpoints keep their keys). tf32: TF32 matmuls and cuDNN convolutions during training and
+    sampling (Ampere and later). genbench turns TF32 off unless asked, and always for the
+    extractor, so an fp32 number means fp32 (PyTorch's own default runs cuDNN convolutions in
+    TF32). The row records the settings in force.
+    """
+
+    amp: str = "off"
+    channels_last: bool = False
+    compile: bool = False
+    tf32: bool = False
+
+    def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise SpecError(f"perf amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        for name in ("channels_last", "compile", "tf32"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"perf {name} must be true or false, got {getattr(self, name)!r}")
+
+    @property
+    def is_default(self) -> bool:
+        return self == PerfOptions()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "PerfOptions":
+        _check_keys("perf", d, cls)
+        return cls(**d)
+
+
+SELECT_CHOICES = ("final", "best")
+
+
+@dataclass(frozen=True)
+class IntervalEval:
+    """Evaluation every ``every`` steps during training, on a small n, for curves and selection.
+
+    every: steps between evaluations (the final step is always evaluated too);
+    n_fake: generated samples per evaluation (the reported evaluation keeps protocol.n_fake);
+    split: the reference split of these evaluations ('val'; the reported one is protocol.split);
+    select: 'final' reports the last training step, 'best' the step whose ``metric`` on
+    ``split`` is best (which must then differ from the reported split); metric: the row key that
+    selects (None: the extractor's Fréchet distance, or 'reverse_kl' on mode-counting datasets).
+    """
+
+    every: int
+    n_fake: int = 500
+    split: str = "val"
+    select: str = "final"
+    metric: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, low in (("every", 1), ("n_fake", 2)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise SpecError(f"interval_eval {name} must be an integer >= {low}, got {v!r}")
+        if self.split not in ("train", "val", "test"):
+            raise SpecError(f"interval_eval split must be train, val or test, got {self.split!r}")
+        if self.select not in SELECT_CHOICES:
+            raise SpecError(f"interval_eval select must be one of {SELECT_CHOICES}, got {self.select!r}")
+        if self.metric is not None and (not isinstance(self.metric, str) or not self.metric):
+            raise SpecError(f"interval_eval metric must be a metric's row key (e.g. 'fd_mnist') or None, got {self.metric!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "IntervalEval":
+        _check_keys("interval_eval", d, cls)
+        if "every" not in d:
+            raise SpecError("interval_eval needs 'every' (steps between evaluations)")
+        return cls(**d)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse one ``--set key=value``; the value is JSON where it parses, else a string.
 
@@ -163,6 +249,8 @@ class RunSpec:
 
     ``data_root``, ``checkpoint_every`` and ``weights_path`` (the weights' sha256 is in the
     protocol) do not change the numbers and are left out of the hash; everything else, plus the genbench and protocol versions, is in it.
+    ``interval_eval`` (None: no evaluation during training) is hashed only when set, so specs
+    without it keep the hashes they had before the field existed.
     """
 
     baseline: str
@@ -176,6 +264,8 @@ class RunSpec:
     data_root: str | None = None
     checkpoint_every: int = 0
     weights_path: str | None = None
+    perf: PerfOptions = field(default_factory=PerfOptions)
+    interval_eval: IntervalEval | None = None
 
     def __post_init__(self) -> None:
         for name in ("baseline", "dataset"):
@@ -189,7 +279,17 @@ class RunSpec:
             object.__setattr__(self, "budget", Budget.from_dict(self.budget))
         if isinstance(self.protocol, Mapping):
             object.__setattr__(self, "protocol", EvalProtocol.from_dict(self.protocol))
+        if isinstance(self.perf, Mapping):
+            object.__setattr__(self, "perf", PerfOptions.from_dict(self.perf))
         object.__setattr__(self, "overrides", _normalize_overrides(self.overrides))
+        if isinstance(self.interval_eval, Mapping):
+            object.__setattr__(self, "interval_eval", IntervalEval.from_dict(self.interval_eval))
+        ie = self.interval_eval
+        if ie is not None and ie.select == "best" and ie.split == self.protocol.split:
+            raise SpecError(
+                f"interval_eval select='best' would pick the checkpoint on split {ie.split!r}, the split the "
+                "row reports (protocol.split): select on another split (interval_eval split='val')"
+            )
 
     @property
     def hparams(self) -> dict[str, Any]:
@@ -198,6 +298,10 @@ class RunSpec:
     def hashed_fields(self) -> dict[str, Any]:
         d = self.to_dict()
         del d["data_root"], d["checkpoint_every"], d["weights_path"]
+        if self.perf.is_default:  # runs made before the options existed keep their hashes
+            del d["perf"]
+        if self.interval_eval is None:  # likewise runs made before interval evaluation existed
+            del d["interval_eval"]
         d["genbench_version"] = __version__
         d["protocol_version"] = PROTOCOL_VERSION
         return d
@@ -226,6 +330,8 @@ class RunSpec:
             "data_root": self.data_root,
             "checkpoint_every": self.checkpoint_every,
             "weights_path": self.weights_path,
+            "perf": self.perf.to_dict(),
+            "interval_eval": None if self.interval_eval is None else self.interval_eval.to_dict(),
         }
 
     @classmethod
@@ -237,6 +343,8 @@ class RunSpec:
         d["budget"] = Budget.from_dict(d["budget"])
         if "protocol" in d:
             d["protocol"] = EvalProtocol.from_dict(d["protocol"])
+        if "perf" in d:
+            d["perf"] = PerfOptions.from_dict(d["perf"])
         return cls(**d)
 
     def replace(self, **changes: Any) -> "RunSpec":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import time
+from typing import Iterator
 
 import torch
 
@@ -53,3 +55,19 @@ def peak_memory_bytes(device: torch.device | str) -> int:
         return int(torch.cuda.max_memory_allocated(device))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+@contextlib.contextmanager
+def tf32_mode(enabled: bool) -> Iterator[None]:
+    """TF32 for CUDA matmuls and cuDNN convolutions on or off inside the block, restored after.
+
+    PyTorch runs cuDNN convolutions in TF32 by default on Ampere and later (10-bit mantissa):
+    feature extraction runs with ``tf32_mode(False)`` so that its fp32 is fp32 on every GPU.
+    """
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -12,17 +12,22 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from genbench.baselines.base import Baseline, Batch
 from genbench.bench.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from genbench.bench.datasets import Split
+from genbench.bench.perf import precision
 from genbench.bench.spec import RunSpec
 from genbench.bench.timing import Stopwatch, peak_memory_bytes, reset_peak_memory
 
 WARMUP_STEPS = 3  # steps excluded from the throughput reading (allocator, caches, lazy init)
+# On a GPU, reading a loss on the host waits for the queue to drain; the loop checks losses for
+# NaN/inf on the device every step but reads the flag only every SYNC_EVERY steps (and before
+# every checkpoint and at the end), so the GPU never idles between steps.
+SYNC_EVERY = 50
 
 
 @dataclass
@@ -36,10 +41,29 @@ class TrainOutcome:
     train_img_per_s: float | None
     peak_mem_bytes: int
     last_losses: dict[str, float] = field(default_factory=dict)
+    hook_seconds: float = 0.0  # time spent in the interval hook: in neither wall_seconds nor train_img_per_s
 
     @property
     def kimg(self) -> float:
         return self.images / 1000.0
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Where training stands when the interval hook is called (wall_seconds excludes hook time)."""
+
+    steps: int
+    images: int
+    wall_seconds: float
+
+    @property
+    def kimg(self) -> float:
+        return self.images / 1000.0
+
+
+# hook(model, progress): called after every ``hook_every``-th step (model in train mode; the loop
+# puts it back in train mode afterwards). Its time is paused out of the wall budget and throughput.
+StepHook = Callable[[Baseline, TrainProgress], None]
 
 
 class BatchStream:
@@ -50,12 +74,15 @@ class BatchStream:
     are dropped.
     """
 
-    def __init__(self, split: Split, batch_size: int, seed: int, device: torch.device, kind: str) -> None:
+    def __init__(
+        self, split: Split, batch_size: int, seed: int, device: torch.device, kind: str, channels_last: bool = False
+    ) -> None:
         if batch_size > len(split):
             raise ValueError(f"batch_size {batch_size} exceeds the {len(split)} training samples")
         self.x = split.x.to(device)
         self.y = None if split.y is None else split.y.to(device)
         self.batch_size, self.seed, self.kind = batch_size, seed, kind
+        self.memory_format = torch.channels_last if channels_last and kind == "image" else torch.contiguous_format
         self.epoch, self.offset = 0, 0
         self._perm = self._permutation(0)
 
@@ -78,14 +105,33 @@ class BatchStream:
         self.offset += self.batch_size
         x = self.x[idx]
         x = x.float() / 127.5 - 1.0 if self.kind == "image" else x.float()
+        if self.memory_format is torch.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return Batch(x=x, y=None if self.y is None else self.y[idx])
 
 
-def _finite(losses: dict[str, torch.Tensor]) -> bool:
-    if not losses:
-        return True
-    vals = torch.stack([torch.as_tensor(v, dtype=torch.float32).detach().reshape(()).cpu() for v in losses.values()])
-    return bool(torch.isfinite(vals).all())
+class FiniteWatch:
+    """Remembers the first step whose losses held a NaN/inf, without a host sync per step on GPUs."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.bad_losses: dict[str, torch.Tensor] = {}
+
+    def observe(self, step: int, losses: dict[str, torch.Tensor]) -> None:
+        if not losses:
+            return
+        vals = torch.stack([torch.as_tensor(v).detach().to(self.device, torch.float32).reshape(()) for v in losses.values()])
+        bad = ~torch.isfinite(vals).all()
+        new = bad & (self.first_bad < 0)
+        self.first_bad = torch.where(new, torch.full_like(self.first_bad, step), self.first_bad)
+        if self.device.type != "cuda" and bool(new):  # CPU: no queue to drain, keep the losses
+            self.bad_losses = {k: v.detach() for k, v in losses.items()}
+
+    def first_bad_step(self) -> int | None:
+        """Host read (a sync on GPUs): the first non-finite step, or None."""
+        step = int(self.first_bad)
+        return None if step < 0 else step
 
 
 def _progress(total_steps: int | None, enabled: bool):
@@ -105,16 +151,26 @@ def train(
     generator: torch.Generator,
     resume: bool = True,
     progress: bool | None = None,
+    hook: StepHook | None = None,
+    hook_every: int = 0,
 ) -> TrainOutcome:
     """Train ``model`` (already ``setup``) until the budget stops it.
 
     Checkpoints go to ``run_dir/checkpoint.pt`` every ``spec.checkpoint_every`` steps and
     at the end; with ``resume`` an existing checkpoint of the same spec is continued.
     A non-finite loss stops the run with status 'diverged' (no exception).
+    ``hook`` (with ``hook_every`` > 0) runs after every hook_every-th finite step, before that
+    step's checkpoint, and a checkpoint follows every hook call (so a resumed run and the
+    hook's own saved state agree). The time it takes counts neither against the wall budget nor
+    in ``train_img_per_s``; it is returned as ``hook_seconds``.
     """
+    if hook is not None and (isinstance(hook_every, bool) or not isinstance(hook_every, int) or hook_every < 1):
+        raise ValueError(f"hook_every must be an integer >= 1 when a hook is given, got {hook_every!r}")
     device = torch.device(spec.device)
     budget = spec.budget
-    stream = BatchStream(train_split, int(model.hp["batch_size"]), spec.seed, device, kind)
+    stream = BatchStream(
+        train_split, int(model.hp["batch_size"]), spec.seed, device, kind, channels_last=spec.perf.channels_last
+    )
     ckpt_path = Path(run_dir) / CHECKPOINT_FILE
     steps, images, wall = 0, 0, 0.0
     if resume and ckpt_path.exists():
@@ -140,35 +196,58 @@ def train(
     bar = _progress(budget.max_steps, show)
     timed = Stopwatch(device)
     timed_images, status, error, last = 0, "ok", None, {}
+    hook_seconds = 0.0
     model.train()
     t_start = time.perf_counter() - wall
     stopped_by = budget.reached(steps, images / 1000.0, wall)
     local_step = 0
+    watch = FiniteWatch(device)
+    sync_every = SYNC_EVERY if device.type == "cuda" else 1
     while stopped_by is None:
         if local_step == WARMUP_STEPS:
             timed.start()
         batches = [stream.next() for _ in range(model.batches_per_step)]
-        losses = model.train_step(batches)
+        with precision(spec.perf, device):
+            losses = model.train_step(batches)
+        model.amp_update()
         steps += 1
         local_step += 1
         n_img = sum(len(b) for b in batches)
         images += n_img
         if local_step > WARMUP_STEPS:
             timed_images += n_img
-        if not _finite(losses):
-            status = "diverged"
-            error = f"non-finite loss at step {steps}: " + ", ".join(
-                f"{k}={float(v):.4g}" for k, v in losses.items()
-            )
-            break
+        watch.observe(steps, losses)
+        will_checkpoint = bool(spec.checkpoint_every and steps % spec.checkpoint_every == 0)
+        will_hook = hook is not None and steps % hook_every == 0
         wall = time.perf_counter() - t_start
-        if bar is not None:
-            last = {k: float(v) for k, v in losses.items()}
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
-        if spec.checkpoint_every and steps % spec.checkpoint_every == 0:
-            checkpoint()
         stopped_by = budget.reached(steps, images / 1000.0, wall)
+        if will_checkpoint or will_hook or stopped_by is not None or local_step % sync_every == 0:
+            bad_step = watch.first_bad_step()
+            if bad_step is not None:
+                shown = watch.bad_losses or losses
+                status = "diverged"
+                error = f"non-finite loss at step {bad_step}" + (
+                    f" (seen at step {steps})" if bad_step != steps else ""
+                ) + ": " + ", ".join(f"{k}={float(v):.4g}" for k, v in shown.items())
+                break
+        if bar is not None:
+            bar.update(1)
+            if local_step % sync_every == 0:
+                last = {k: float(v) for k, v in losses.items()}
+                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()}, refresh=False)
+        if will_hook:  # paused out of the wall clock and the throughput clock
+            if local_step > WARMUP_STEPS:
+                timed.stop()
+            t_hook = time.perf_counter()
+            hook(model, TrainProgress(steps, images, wall))
+            model.train()
+            spent = time.perf_counter() - t_hook
+            hook_seconds += spent
+            t_start += spent
+            if local_step > WARMUP_STEPS:
+                timed.start()
+        if will_checkpoint or will_hook:
+            checkpoint()
     if local_step > WARMUP_STEPS:
         timed.stop()
     wall = time.perf_counter() - t_start
@@ -181,7 +260,7 @@ def train(
     return TrainOutcome(
         status=status, error=error, steps=steps, images=images, wall_seconds=wall,
         stopped_by=stopped_by if status == "ok" else None, train_img_per_s=throughput,
-        peak_mem_bytes=peak_memory_bytes(device), last_losses=last,
+        peak_mem_bytes=peak_memory_bytes(device), last_losses=last, hook_seconds=hook_seconds,
     )
 
 

@@ -1,0 +1,118 @@
+"""Speed options (AMP, channels_last, compile, TF32): hashed, validated, applied, recorded; and the
+loop's deferred NaN check. The CUDA paths run on the GPU machine (benchmarks/gpu/), not here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genbench.bench.perf import apply_perf, networks, perf_record, precision
+from genbench.bench.runner import build_model, prepare, run, spec_command
+from genbench.bench.spec import Budget, EvalProtocol, PerfOptions, RunSpec, SpecError
+from genbench.bench.timing import tf32_mode
+from genbench.bench.train import FiniteWatch
+
+TINY = {"ngf": 4, "ndf": 4, "batch_size": 16}
+
+
+def _spec(**perf) -> RunSpec:
+    return RunSpec("dcgan", "mnist", Budget(max_steps=4), overrides=TINY,
+                   protocol=EvalProtocol(n_fake=64), perf=PerfOptions(**perf))
+
+
+def test_default_perf_keeps_old_hashes_and_options_change_them():
+    plain = _spec()
+    assert "perf" not in plain.hashed_fields()
+    assert RunSpec.from_dict(plain.to_dict()) == plain
+    hashes = {plain.hash}
+    for opts in ({"amp": "bf16"}, {"channels_last": True}, {"compile": True}, {"tf32": True}):
+        spec = _spec(**opts)
+        assert spec.hashed_fields()["perf"] == PerfOptions(**opts).to_dict()
+        assert RunSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+        hashes.add(spec.hash)
+    assert len(hashes) == 5
+
+
+@pytest.mark.parametrize("bad, match", [({"amp": "fp8"}, "amp must be one of"), ({"tf32": 1}, "true or false"),
+                                        ({"speed": True}, "unknown perf key")])
+def test_bad_perf_options_are_refused(bad, match):
+    with pytest.raises(SpecError, match=match):
+        RunSpec.from_dict({**_spec().to_dict(), "perf": bad})
+
+
+def test_fp16_on_cpu_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(SpecError, match="fp16 needs a GPU"):
+        run(_spec(amp="fp16"), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_tf32_mode_restores_the_flags():
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with tf32_mode(not before[1]):
+        assert torch.backends.cudnn.allow_tf32 is (not before[1])
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+
+
+def test_channels_last_and_compile_apply_to_every_network_and_keep_checkpoint_keys():
+    prep = prepare(_spec(channels_last=True, compile=True))
+    model, _ = build_model(prep)
+    plain, _ = build_model(prepare(_spec()))
+    assert {n for n, _ in networks(model)} >= {"G", "D"}
+    assert list(model.state_dict()["G"]) == list(plain.state_dict()["G"])  # compile() is in place
+    conv = next(p for p in model.D.parameters() if p.dim() == 4 and p.shape[1] > 1)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert model.amp_scaler is None
+
+
+def test_bf16_autocast_trains_samples_and_is_recorded(tmp_path):
+    row = run(_spec(amp="bf16", channels_last=True), tmp_path)
+    assert row["status"] == "ok", row["error"]
+    assert row["perf"]["amp"] == "bf16" and row["perf"]["channels_last"] is True
+    assert row["perf"]["tf32_eval"] is False and row["perf"]["tf32_train"] is False
+    assert "--amp bf16 --channels-last" in row["command"]
+    assert row["command"] == spec_command(_spec(amp="bf16", channels_last=True), tmp_path)
+    assert row["metrics"]["fd_mnist"] > 0
+
+
+def test_autocast_really_runs_in_bf16():
+    seen = []
+    lin = torch.nn.Linear(4, 4)
+    lin.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    with precision(PerfOptions(amp="bf16"), torch.device("cpu")):
+        lin(torch.randn(2, 4))
+    lin(torch.randn(2, 4))
+    assert seen == [torch.bfloat16, torch.float32]
+
+
+def test_finite_watch_reports_the_first_bad_step_even_when_read_late():
+    w = FiniteWatch(torch.device("cpu"))
+    for step, v in enumerate([1.0, 2.0, float("nan"), 3.0, float("inf")], start=1):
+        w.observe(step, {"loss": torch.tensor(v)})
+    assert w.first_bad_step() == 3
+    assert torch.isnan(w.bad_losses["loss"])
+    clean = FiniteWatch(torch.device("cpu"))
+    clean.observe(1, {"a": torch.tensor(0.5), "b": torch.tensor(-2.0)})
+    assert clean.first_bad_step() is None
+
+
+def test_perf_record_names_the_device():
+    rec = perf_record(PerfOptions(), "cpu")
+    assert rec["device_name"] and rec["amp"] == "off" and rec["tf32_eval"] is False
+
+
+def test_fp16_scaler_helpers_scale_and_step(monkeypatch):
+    """Baseline.backward/optimizer_step go through a GradScaler when one is set (CPU GradScaler)."""
+    model, _ = build_model(prepare(_spec()))
+    apply_perf(model, PerfOptions())
+    assert model.amp_scaler is None
+    model.amp_scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    w = torch.nn.Parameter(torch.ones(()))
+    opt = torch.optim.SGD([w], lr=0.1)
+    model.backward(w * 2.0)
+    assert float(w.grad) == pytest.approx(2048.0)  # scaled by init_scale
+    model.optimizer_step(opt)  # unscales before stepping
+    assert float(w) == pytest.approx(1.0 - 0.1 * 2.0)
+    model.amp_update()
+    assert model.amp_scaler.get_scale() == pytest.approx(1024.0)
