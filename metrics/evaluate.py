@@ -25,11 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+import torch
+
 from genbench.bench.registry import Registry
 from genbench.metrics.frechet import frechet_distance
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kid import effective_subset_size, kid
-from genbench.metrics.prdc import prdc
+from genbench.metrics.prdc import prdc_multi
 from genbench.metrics.stats import FeatureStats
 
 
@@ -147,6 +149,7 @@ def compute_metrics(
     metrics: Iterable[str] | None = None,
     names: Mapping[str, str] | None = None,
     details: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
 ) -> tuple[dict[str, float], dict[str, bool]]:
     """Feature metrics of ``fake`` against ``real``; returns (values, higher_is_better).
 
@@ -159,6 +162,8 @@ def compute_metrics(
     overrides per registered name (e.g. {'fd': 'fid'} for the official Inception protocol),
     else ``<metric>_<suffix>``. details: if given, receives the settings that produced the
     numbers (kid_subsets, kid_subset_size (effective), kid_seed, is_splits, pr_k, dc_k).
+    device: where precision/recall/density/coverage compute their distances (None: the CPU;
+    a GPU takes 50k x 50k in seconds); the other metrics are cheap and run in float64 on the CPU.
     ``values`` holds every key, ``higher_is_better`` only the ranked ones (not the *_std).
     Raises ValueError when an input lacks what a selected metric needs.
     """
@@ -176,12 +181,15 @@ def compute_metrics(
         vals["kid"], vals["kid_std"] = kid(real.features, fake.features, kid_subsets, kid_subset_size, seed)
     if "is" in selected:
         vals["is"], vals["is_std"] = inception_score(fake.logits, splits=is_splits)
-    if "precision" in selected or "recall" in selected:
-        pr = prdc(real.features, fake.features, k=pr_k)
-        vals.update({m: pr[m] for m in ("precision", "recall") if m in selected})
-    if "density" in selected or "coverage" in selected:
-        dc = prdc(real.features, fake.features, k=dc_k)
-        vals.update({m: dc[m] for m in ("density", "coverage") if m in selected})
+    want_pr = "precision" in selected or "recall" in selected
+    want_dc = "density" in selected or "coverage" in selected
+    if want_pr or want_dc:  # one pass over the distances for both ks
+        ks = ([pr_k] if want_pr else []) + ([dc_k] if want_dc else [])
+        by_k = prdc_multi(real.features, fake.features, ks, device=device)
+        if want_pr:
+            vals.update({m: by_k[pr_k][m] for m in ("precision", "recall") if m in selected})
+        if want_dc:
+            vals.update({m: by_k[dc_k][m] for m in ("density", "coverage") if m in selected})
     if details is not None:
         details.update(_settings(selected, real, fake, pr_k, is_splits, dc_k, seed, kid_subsets, kid_subset_size))
     values = {metric_key(name, suffix, names): float(v) for name, v in vals.items()}

@@ -94,3 +94,38 @@ class InceptionV3TF(nn.Module):
 def load_inception(weights_path: Path, resize_mode: str = "legacy-tf") -> InceptionV3TF:
     """The InceptionV3TF network on checked weights (the ExtractorSpec ``load`` hook)."""
     return InceptionV3TF(build_torch_fidelity_inception(weights_path), resize_mode)
+
+
+def random_inception_state(seed: int) -> dict[str, torch.Tensor]:
+    """State dict of torch-fidelity's Inception with seeded random weights whose activations keep their scale.
+
+    For tests and speed benchmarks only (nothing is downloaded here): its sha256 is not the
+    official one, so an extractor loaded from it names its metrics '*_inception-custom', never
+    fid/kid/is, and such rows are never ranked with official ones.
+
+    Convolutions: He-normal (std sqrt(2 / fan_in)); batch norms: non-trivial affine and running
+    stats; fc: std 1/sqrt(2048). The module is built on the meta device (shapes only, no init cost)
+    with its weight loading patched out, since its __init__ would otherwise download the weights.
+    """
+    from unittest import mock
+
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with torch.device("meta"), mock.patch.object(
+        FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None
+    ), mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {}):
+        shapes = {k: v.shape for k, v in FeatureExtractorInceptionV3("random", ["2048"]).state_dict().items()}
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(key: str, shape: torch.Size) -> torch.Tensor:
+        if key.endswith("num_batches_tracked"):
+            return torch.zeros(shape, dtype=torch.long)
+        if key.endswith("conv.weight"):
+            return torch.randn(shape, generator=g) * (2.0 / shape[1:].numel()) ** 0.5
+        if key.endswith(("bn.weight", "bn.running_var")):
+            return torch.rand(shape, generator=g) + 0.5
+        if key == "fc.weight":
+            return torch.randn(shape, generator=g) * 2048**-0.5
+        return torch.randn(shape, generator=g) * 0.1  # bn.bias, bn.running_mean, fc.bias
+
+    return {k: draw(k, shape) for k, shape in shapes.items()}

@@ -19,7 +19,7 @@ is chunk_size x max(N, M) distances and the N x M matrix never exists at once.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,20 +46,24 @@ def _distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Te
     return (a_sq + b_sq[None, :] - 2.0 * (a @ b.T)).clamp_(min=0.0).sqrt_()
 
 
-def knn_radii(x: torch.Tensor, k: int, chunk_size: int = 1024) -> torch.Tensor:
+def knn_radii(x: torch.Tensor, k: int | Sequence[int], chunk_size: int = 1024) -> torch.Tensor:
     """Distance of each row of x (N, D) to its k-th nearest other row: (N,), same dtype.
 
     Like ``prdc``, this is the (k+1)-th smallest distance counting the row itself (distance 0).
+    With a sequence of ks: (len(ks), N), one distance pass for all of them.
     """
-    if k + 1 > x.shape[0]:
-        raise ValueError(f"k={k} nearest neighbours need at least k + 1 = {k + 1} samples, got {x.shape[0]}")
+    ks = [k] if isinstance(k, int) else list(k)
+    top = max(ks)
+    if top + 1 > x.shape[0]:
+        raise ValueError(f"k={top} nearest neighbours need at least k + 1 = {top + 1} samples, got {x.shape[0]}")
     sq = (x * x).sum(1)
-    radii = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    radii = torch.empty(len(ks), x.shape[0], dtype=x.dtype, device=x.device)
+    cols = torch.tensor(ks, device=x.device)
     for start, rows in _row_chunks(x, chunk_size):
         d = _distances(rows, x, sq)
         d[torch.arange(len(rows)), torch.arange(start, start + len(rows))] = 0.0  # exact self-distance
-        radii[start : start + len(rows)] = d.topk(k + 1, dim=1, largest=False).values[:, -1]
-    return radii
+        radii[:, start : start + len(rows)] = d.topk(top + 1, dim=1, largest=False).values[:, cols].T
+    return radii[0] if isinstance(k, int) else radii
 
 
 def prdc(
@@ -77,11 +81,31 @@ def prdc(
     chunk_size: rows of the distance matrix computed at once (memory: chunk_size x max(N, M)).
     dtype: float64 by default so that ties and near-ties match the float64 reference; float32
       halves memory and may flip comparisons at distances within ~1e-6 relative of a radius.
+    device: where to compute (None: where the tensors are; numpy inputs: the CPU).
     Returns dict(precision, recall, density, coverage) of floats; all in [0, 1] but density,
     which is in [0, N/k] and is about 1 when the two sets match.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    return prdc_multi(real_feats, fake_feats, (k,), chunk_size, dtype, device)[k]
+
+
+def prdc_multi(
+    real_feats: Any,
+    fake_feats: Any,
+    ks: Sequence[int],
+    chunk_size: int = 1024,
+    dtype: torch.dtype = torch.float64,
+    device: str | torch.device | None = None,
+) -> dict[int, dict[str, float]]:
+    """``prdc`` at several k from one pass over the three distance matrices: {k: dict(...)}.
+
+    The evaluation protocol needs k=3 (precision/recall) and k=5 (density/coverage); computing
+    both here costs what one k costs, since the distances dominate.
+    """
+    ks = list(dict.fromkeys(ks))
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise ValueError(f"ks must be integers >= 1, got {ks!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
     real = _as_features(real_feats, "real features", dtype)
@@ -93,22 +117,27 @@ def prdc(
             f"real and fake features differ in dimension: {real.shape[1]} vs {fake.shape[1]}; "
             "use the same extractor for both"
         )
-    real_r = knn_radii(real, k, chunk_size)
-    fake_r = knn_radii(fake, k, chunk_size)
+    real_r = knn_radii(real, ks, chunk_size)  # (K, N)
+    fake_r = knn_radii(fake, ks, chunk_size)  # (K, M)
     fake_sq = (fake * fake).sum(1)
-    fake_hits = torch.zeros(fake.shape[0], dtype=torch.int64, device=fake.device)  # real balls holding each fake
-    recalled = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)
-    covered = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)
+    n_k = len(ks)
+    fake_hits = torch.zeros(n_k, fake.shape[0], dtype=torch.int64, device=fake.device)  # real balls holding each fake
+    recalled = torch.zeros(n_k, real.shape[0], dtype=torch.bool, device=real.device)
+    covered = torch.zeros(n_k, real.shape[0], dtype=torch.bool, device=real.device)
     for start, rows in _row_chunks(real, chunk_size):
         d = _distances(rows, fake, fake_sq)  # (c, M)
         stop = start + len(rows)
-        inside_real = d < real_r[start:stop, None]
-        fake_hits += inside_real.sum(0)
-        recalled[start:stop] = (d < fake_r[None, :]).any(1)
-        covered[start:stop] = d.min(1).values < real_r[start:stop]
+        nearest = d.min(1).values
+        for i in range(n_k):
+            fake_hits[i] += (d < real_r[i, start:stop, None]).sum(0)
+            recalled[i, start:stop] = (d < fake_r[i, None, :]).any(1)
+            covered[i, start:stop] = nearest < real_r[i, start:stop]
     return {
-        "precision": float((fake_hits > 0).double().mean()),
-        "recall": float(recalled.double().mean()),
-        "density": float(fake_hits.double().mean() / k),
-        "coverage": float(covered.double().mean()),
+        k: {
+            "precision": float((fake_hits[i] > 0).double().mean()),
+            "recall": float(recalled[i].double().mean()),
+            "density": float(fake_hits[i].double().mean() / k),
+            "coverage": float(covered[i].double().mean()),
+        }
+        for i, k in enumerate(ks)
     }

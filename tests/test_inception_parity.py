@@ -37,7 +37,7 @@ from PIL import Image
 from genbench.bench.datasets import load_dataset
 from genbench.metrics import EXTRACTORS, ExtractorError, FeatureExtractor, frechet_distance, load_extractor
 from genbench.metrics.extractors import WEIGHTS_DIR_ENV, sha256_file
-from genbench.metrics.inception import INCEPTION_FILE, INCEPTION_SHA256, INCEPTION_URL
+from genbench.metrics.inception import INCEPTION_FILE, INCEPTION_SHA256, INCEPTION_URL, random_inception_state
 from genbench.metrics.resize import RESIZE_MODES, resize, resize_clean, resize_legacy_tf
 
 # bit-exact on this machine; 2e-6 leaves room for float32 reordering in other BLAS builds, while a
@@ -46,40 +46,11 @@ FEAT_TOL = dict(rtol=0, atol=2e-6)
 
 
 # --- fixtures: random weights saved where the references load from, and a few images --------
-def _random_inception_state(seed: int) -> dict[str, torch.Tensor]:
-    """State dict of torch-fidelity's Inception with seeded random weights whose activations keep their scale.
-
-    Convolutions: He-normal (std sqrt(2 / fan_in)); batch norms: non-trivial affine and running
-    stats; fc: std 1/sqrt(2048). The module is built on the meta device (shapes only, no init cost)
-    with its weight loading patched out, since its __init__ would otherwise download the weights.
-    """
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    with torch.device("meta"), mock.patch.object(
-        FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None
-    ), mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {}):
-        shapes = {k: v.shape for k, v in FeatureExtractorInceptionV3("random", ["2048"]).state_dict().items()}
-    g = torch.Generator().manual_seed(seed)
-
-    def draw(key: str, shape: torch.Size) -> torch.Tensor:
-        if key.endswith("num_batches_tracked"):
-            return torch.zeros(shape, dtype=torch.long)
-        if key.endswith("conv.weight"):
-            return torch.randn(shape, generator=g) * (2.0 / shape[1:].numel()) ** 0.5
-        if key.endswith(("bn.weight", "bn.running_var")):
-            return torch.rand(shape, generator=g) + 0.5
-        if key == "fc.weight":
-            return torch.randn(shape, generator=g) * 2048**-0.5
-        return torch.randn(shape, generator=g) * 0.1  # bn.bias, bn.running_mean, fc.bias
-
-    return {k: draw(k, shape) for k, shape in shapes.items()}
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> tuple[Path, str]:
     """(path, sha256) of a random Inception state_dict saved under the official file name."""
     path = tmp_path_factory.mktemp("weights") / INCEPTION_FILE
-    torch.save(_random_inception_state(seed=0), path)
+    torch.save(random_inception_state(seed=0), path)
     return path, sha256_file(path)
 
 

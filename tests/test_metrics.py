@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from genbench.metrics import METRICS, FeatureStats, compute_metrics, inception_score, prdc, stats_key
-from genbench.metrics.prdc import knn_radii
+from genbench.metrics.prdc import knn_radii, prdc_multi
 
 
 # --- Inception Score ------------------------------------------------------------------------
@@ -75,6 +75,18 @@ def test_prdc_matches_reference_package(n: int, m: int, d: int, k: int) -> None:
     fake = rng.standard_normal((m, d)) * 1.2 + 0.3
     ours = prdc(real, fake, k=k, chunk_size=64)
     assert ours == pytest.approx(_ref(real, fake, k), abs=1e-12)
+
+
+def test_prdc_multi_equals_one_k_at_a_time_and_the_package() -> None:
+    rng = np.random.default_rng(7)
+    real, fake = rng.standard_normal((260, 10)), rng.standard_normal((240, 10)) * 1.1 + 0.2
+    both = prdc_multi(real, fake, (3, 5, 3), chunk_size=50)
+    assert list(both) == [3, 5]
+    for k in (3, 5):
+        assert both[k] == prdc(real, fake, k=k)
+        assert both[k] == pytest.approx(_ref(real, fake, k), abs=1e-12)
+    assert knn_radii(torch.as_tensor(real), [5, 3]).tolist() == [
+        knn_radii(torch.as_tensor(real), 5).tolist(), knn_radii(torch.as_tensor(real), 3).tolist()]
 
 
 def test_prdc_chunk_size_and_float32() -> None:
