@@ -363,6 +363,7 @@ def evaluate(
     values, higher = compute_metrics(
         real_stats, fake_stats, ext.metric_suffix if ext else FEATURES_SUFFIX, seed=seed, metrics=groups,
         names=getattr(ext, "metric_names", None), details=details,
+        device=device if torch.device(device).type == "cuda" else None,
     )
     return {
         "metrics": values, "higher_is_better": higher, "unavailable": unavailable,

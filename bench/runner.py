@@ -257,6 +257,7 @@ def _score_samples(
     values, hib = compute_metrics(
         real, fake, prep.extractor.metric_suffix, pr_k=spec.protocol.pr_k, is_splits=spec.protocol.is_splits,
         seed=spec.eval_seed, names=prep.extractor.metric_names, details=settings,
+        device=spec.device if torch.device(spec.device).type == "cuda" else None,
     )
     row["metric_settings"] = settings
     row["metrics"].update(values)
