@@ -92,11 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--leaderboard", default=None, help="leaderboard folder (default reports/leaderboards/<name>)")
 
     rep = sub.add_parser("report", help="render a leaderboard from result rows",
-                         description="Write README.md (Markdown table), leaderboard.csv, results.jsonl and grids/ to --out.")
+                         description="Write README.md (Markdown tables: mean and 95%% CI over seeds), leaderboard.csv, "
+                         "aggregate.csv, results.jsonl, grids/, plots/ and index.html to --out. With --check: say "
+                         "whether the leaderboard RESULTS is stale (exit 0 fresh, 1 stale, 2 bad input).")
     rep.add_argument("results", help="a results.jsonl, or a folder of run directories / with results.jsonl")
-    rep.add_argument("--out", required=True, help="leaderboard folder")
-    rep.add_argument("--title", default="genbench leaderboard")
-    rep.add_argument("--note", default=None, help="text printed above the tables")
+    rep.add_argument("--out", default=None, help="leaderboard folder (required unless --check)")
+    rep.add_argument("--title", default=None, help="default: the title the leaderboard in --out recorded")
+    rep.add_argument("--note", default=None, help="text printed above the tables (default: the recorded one)")
+    rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
+                     help="also write plots/ and the self-contained index.html (default on)")
+    rep.add_argument("--check", action="store_true", help="check the committed leaderboard RESULTS for staleness")
 
     te = sub.add_parser("train-extractor", help="train the project's MNIST classifier feature extractor",
                         description="Train mnist-lenet on the embedded MNIST train split and write its weights.")
@@ -104,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--out", default=None, help="weights folder (default: the package's metrics/weights)")
     te.add_argument("--seed", type=_nonneg_int, default=0)
     _add_ref_eval(sub)
+    from genbench.reports.compare_cli import register as register_compare  # `genbench compare`; sets args.handler
+    register_compare(sub)
     return p
 
 
@@ -239,9 +246,23 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from genbench.reports.leaderboard import report
+    from genbench.reports.leaderboard import check_leaderboard, report
 
-    report(args.results, args.out, title=args.title, note=args.note)
+    if args.check:
+        res = check_leaderboard(args.results)
+        for line in res["render"]:
+            print(f"stale rendering: {line}")
+        for line in res["results"]:
+            print(f"stale results: {line}")
+        for line in res["warnings"]:
+            print(f"note: {line}")
+        made = (res["made_at"] or {}).get("commit") or "unknown"
+        print(f"{args.results}: {'STALE' if res['stale'] else 'up to date'} (made at {str(made)[:10]}, "
+              f"HEAD {str(res['head'].get('commit'))[:10]})")
+        return EXIT_FAILED if res["stale"] else EXIT_OK
+    if args.out is None:
+        raise ValueError("genbench report needs --out DIR (or --check to check a leaderboard)")
+    report(args.results, args.out, title=args.title, note=args.note, html=args.html)
     print(f"leaderboard: {Path(args.out) / 'README.md'}")
     return EXIT_OK
 
@@ -308,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return (getattr(args, "handler", None) or COMMANDS[args.command])(args)
     except (SpecError, RegistryError, DatasetError, CheckpointError, ExtractorError, FileNotFoundError, ValueError) as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

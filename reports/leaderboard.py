@@ -19,20 +19,27 @@ diverged (their status and error instead of metrics), then 'untrained' reference
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
+from genbench.reports.aggregate import ALPHA, CONFIDENCE, Entry, Summary, aggregate_frame, entries_of, rank_entries
 from genbench.reports.grids import atomic_write_bytes
 
 __all__ = [
     "ReportError", "PROTOCOL_FIELDS", "load_rows", "dedup_rows", "to_frame", "group_by_protocol",
-    "render_markdown", "write_leaderboard", "report", "fmt_num",
+    "render_markdown", "write_leaderboard", "report", "fmt_num", "build_tables", "provenance_items",
+    "check_leaderboard", "read_manifest", "current_commit",
 ]
 
 RESULTS_FILE = "results.jsonl"
@@ -278,19 +285,21 @@ def _metric_rank(name: str) -> tuple[int, int]:
     return (len(METRIC_ORDER), 0)
 
 
-def _order(rows: list[dict[str, Any]], primary: str | None, hib: dict[str, bool]) -> list[dict[str, Any]]:
-    def metric_key(row: dict[str, Any]) -> tuple:
-        v = (row.get("metrics") or {}).get(primary) if primary else None
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v):
-            return (1, 0.0, row["label"])
-        return (0, -v if hib.get(primary, False) else v, row["label"])
+def _order(entries: list[Entry], primary: str | None, hib: dict[str, bool]) -> list[Entry]:
+    """real data, other references, ranked runs (rank, then mean, then label), failed runs, untrained."""
 
-    real = [r for r in rows if _is_real(r)]
-    untrained = [r for r in rows if _is_untrained(r)]
-    other_refs = [r for r in rows if r.get("kind") == "reference" and not _is_real(r) and not _is_untrained(r)]
-    runs = [r for r in rows if r.get("kind", "run") != "reference"]
-    ok = sorted((r for r in runs if _is_ok(r)), key=metric_key)
-    bad = [r for r in runs if not _is_ok(r)]
+    def metric_key(e: Entry) -> tuple:
+        s = e.metrics.get(primary) if primary else None
+        if s is None or s.mean is None or math.isnan(s.mean):
+            return (1, 0, 0.0, e.label)
+        return (0, e.rank or 0, -s.mean if hib.get(primary, False) else s.mean, e.label)
+
+    real = [e for e in entries if _is_real(e.first)]
+    untrained = [e for e in entries if _is_untrained(e.first)]
+    other_refs = [e for e in entries if e.kind == "reference" and not _is_real(e.first) and not _is_untrained(e.first)]
+    runs = [e for e in entries if e.kind != "reference"]
+    ok = sorted((e for e in runs if e.ok), key=metric_key)
+    bad = [e for e in runs if not e.ok]
     return real + other_refs + ok + bad + untrained
 
 
@@ -384,83 +393,290 @@ def _section_title(proto: dict[str, Any]) -> str:
     )
 
 
-def _table(rows: list[dict[str, Any]], grids: dict[int, str | None]) -> list[str]:
-    names, hib = _metric_columns(rows)
-    ordered = _order(rows, names[0] if names else None, hib)
-    head = ["#", "model", "seed"]
-    head += [f"{m} {ARROW[hib[m]]}" if m in hib else m for m in names]
-    head += ["steps", "kimg", "wall s", "stopped by", "train img/s", "status", "samples"]
-    align = ["---"] * 3 + ["---:"] * (len(names) + 3) + ["---", "---:", "---", "---"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
-    rank = 0
-    for r in ordered:
-        ok = _is_ok(r)
-        if r.get("kind") == "reference":
-            pos, label = "ref", f"*{_cell(r['label'])}*"
-        elif ok:
-            rank += 1
-            pos, label = str(rank), f"**{_cell(r['label'])}**"
-        else:
-            pos, label = DASH, _cell(r["label"])
-        metrics = r.get("metrics") or {}
-        cells = [pos, label, fmt_num(r.get("seed"))]
-        cells += [fmt_num(metrics.get(m)) if ok else DASH for m in names]
-        cells += [
-            fmt_num(r.get("steps")), fmt_num(r.get("kimg")), _fmt_seconds(r.get("wall_seconds")),
-            _cell(r.get("stopped_by") or DASH), fmt_num(r.get("train_img_per_s")),
-        ]
+@dataclass
+class Cell:
+    """One table cell, for both renderers: plain ``text`` (each renderer escapes it), a value
+    for sorting, an optional bold prefix (a failed row's status) and a grid file under grids/."""
+
+    text: str
+    sort: Any = None
+    bold: str | None = None
+    image: str | None = None
+
+
+@dataclass
+class Column:
+    title: str
+    numeric: bool = True
+    hib: bool | None = None  # metrics: True if higher is better
+    kind: str = "text"  # "rank", "label", "metric", "speed", "progress", "text", "samples"
+
+
+@dataclass
+class RowView:
+    entry: Entry
+    role: str  # "ref", "ok" (ranked) or "bad" (failed / diverged)
+    cells: list[Cell]
+
+
+@dataclass
+class TableView:
+    """A protocol group, ranked and formatted: what README.md and index.html both render."""
+
+    index: int
+    title: str
+    slug: str
+    proto: dict[str, Any]
+    reason: str | None  # why it is not ranked with the first table
+    protocol_text: str
+    budget_text: str
+    columns: list[Column]
+    rows: list[RowView]
+    entries: list[Entry]
+    metric: str | None  # the ranking metric
+    hib: dict[str, bool]
+    untested: bool  # some pair was ordered by value alone (a side with one seed)
+    tested: bool  # some pair was tested for separability
+    plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, file under plots/)
+
+
+def _mean_text(s: Summary | None, fmt: Any = fmt_num) -> tuple[str, Any]:
+    if s is None or s.mean is None:
+        return DASH, None
+    text = fmt(s.mean)
+    if s.half_width is not None:
+        text += f" ± {fmt(s.half_width)}"
+    return text, s.mean
+
+
+def _same_or_mean(entry: Entry, name: str) -> Any:
+    """A progress field: the rows' common value, else the mean over ok seeds."""
+    rows = entry.ok_rows or entry.rows
+    vals = [r.get(name) for r in rows]
+    if all(v == vals[0] for v in vals):
+        return vals[0]
+    s = entry.progress.get(name)
+    return s.mean if s is not None else None
+
+
+def _seeds_text(e: Entry) -> tuple[str, int]:
+    n = len(e.ok_rows)
+    seeds = e.seeds
+    if len(e.rows) == 1:
+        where = f" (seed {seeds[0]})" if seeds else ""
+        return f"1{where}, CI n/a", 1
+    text = f"{n} (seeds {', '.join(str(x) for x in seeds)})" if seeds else str(n)
+    if n == 1:
+        text += ", CI n/a"
+    bad = len(e.failed)
+    if bad:
+        text += f", {bad} failed"
+    return text, n
+
+
+def _status_cell(e: Entry) -> Cell:
+    if not e.ok:
+        r = e.failed[0]
         status = _cell(r.get("status") or "unknown")
-        if not ok:
-            status = f"**{status}**" + (f": {_cell(r['error'], 120)}" if r.get("error") else "")
-        cells.append(status)
-        g = grids.get(id(r))
-        cells.append(f'[<img src="grids/{g}" width="64" alt="samples">](grids/{g})' if g else DASH)
+        return Cell(_cell(r["error"], 120) if r.get("error") else "", status, bold=status)
+    bad = e.failed
+    if not bad:
+        return Cell("ok", "ok")
+    first_err = next((r.get("error") for r in bad if r.get("error")), None)
+    what = ", ".join(sorted({str(r.get("status")) for r in bad}))
+    text = f"ok ({len(bad)} of {len(e.rows)} seeds {what}" + (f": {_cell(first_err, 80)})" if first_err else ")")
+    return Cell(text, "ok")
+
+
+def _mib(s: Summary | None) -> Summary | None:
+    if s is None or s.mean is None:
+        return s
+    k = 1 / 2**20
+    return Summary(s.n, s.mean * k, None if s.std is None else s.std * k, None if s.half_width is None else s.half_width * k)
+
+
+def _display_labels(entries: list[Entry]) -> dict[int, str]:
+    """Labels, with the budget (or overrides) added where two entries of a table share one."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    out = {}
+    for e in entries:
+        label = e.label
+        if counts[label] > 1:
+            row = e.first
+            extra = _budget_text(row.get("budget"))
+            overrides = (row.get("spec") or {}).get("overrides")
+            if overrides:
+                extra += ", " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+            label = f"{label} [{extra}]"
+        out[id(e)] = label
+    return out
+
+
+def build_tables(rows: list[dict[str, Any]], grids: dict[int, str | None] | None = None) -> list[TableView]:
+    """Group rows by protocol, aggregate each group over seeds, rank it and format its cells.
+
+    ``grids``: id(row) -> file name under grids/ (the entry shows its representative row's).
+    """
+    grids = grids or {}
+    groups = group_by_protocol(rows)
+    if not groups:
+        return []
+    first = groups[0][0]
+    views: list[TableView] = []
+    titles: list[str] = []
+    for i, (proto, members) in enumerate(groups):
+        title = _section_title(proto)
+        if title in titles:  # same headline fields: name what sets this table apart
+            extra = [f"{f} {_short(f, proto.get(f))}" for f in PROTOCOL_FIELDS if proto.get(f) != first.get(f)]
+            title += f" [{', '.join(extra) or f'table {i + 1}'}]"
+        titles.append(title)
+        entries = entries_of(members)
+        names, hib = _metric_columns(members)
+        primary = names[0] if names else None
+        runs = [e for e in entries if e.kind != "reference" and e.ok]
+        untested = rank_entries(runs, primary, hib.get(primary, False)) if primary else False
+        tested = primary is not None and sum(len(e.values(primary)) >= 2 for e in runs) >= 2
+        ordered = _order(entries, primary, hib)
+        columns = [Column("#", kind="rank"), Column("model", False, kind="label"),
+                   Column("samples", False, kind="samples"), Column("seeds", kind="seeds")]
+        columns += [Column(f"{m} {ARROW[hib[m]]}" if m in hib else m, hib=hib.get(m), kind="metric") for m in names]
+        columns += [Column("steps", kind="progress"), Column("kimg", kind="progress"), Column("wall s", kind="progress"),
+                    Column("stopped by", False), Column("train img/s", hib=True, kind="speed"),
+                    Column("sample img/s", hib=True, kind="speed"), Column("peak mem MiB", hib=False, kind="speed"),
+                    Column("status", False)]
+        if tested:
+            columns.append(Column("not separable from", False))
+        labels = _display_labels(entries)
+        shared: dict[int, int] = {}
+        for e in runs:
+            if e.rank is not None:
+                shared[e.rank] = shared.get(e.rank, 0) + 1
+        row_views = []
+        for e in ordered:
+            r = e.first
+            if e.kind == "reference":
+                role, pos, sort_pos = "ref", "ref", -1
+            elif e.ok and e.rank is not None:
+                role, pos, sort_pos = "ok", f"{e.rank}{'=' if shared.get(e.rank, 0) > 1 else ''}", e.rank
+            elif e.ok:
+                role, pos, sort_pos = "ok", DASH, 10**6
+            else:
+                role, pos, sort_pos = "bad", DASH, 10**7
+            seeds_text, n = _seeds_text(e)
+            g = grids.get(id(r))
+            cells = [Cell(pos, sort_pos), Cell(labels[id(e)], labels[id(e)]), Cell("samples" if g else DASH, image=g),
+                     Cell(seeds_text, n)]
+            for m in names:
+                cells.append(Cell(*_mean_text(e.metrics.get(m))) if e.ok else Cell(DASH))
+            for name in ("steps", "kimg"):
+                v = _same_or_mean(e, name)
+                cells.append(Cell(fmt_num(v), v))
+            wall = _same_or_mean(e, "wall_seconds")
+            cells.append(Cell(_fmt_seconds(wall), wall))
+            stopped = ", ".join(_distinct(x.get("stopped_by") for x in (e.ok_rows or e.rows))) or DASH
+            cells.append(Cell(_cell(stopped), stopped))
+            for name in ("train_img_per_s", "sample_img_per_s"):
+                cells.append(Cell(*_mean_text(e.speed.get(name))))
+            cells.append(Cell(*_mean_text(_mib(e.speed.get("peak_mem_bytes")))))
+            cells.append(_status_cell(e))
+            if tested:
+                ties = ", ".join(labels[id(o)] for o in e.not_separable) if role == "ok" else ""
+                cells.append(Cell(ties or DASH, ties))
+            row_views.append(RowView(e, role, cells))
+        views.append(TableView(
+            index=i, title=title, slug=_slug(title), proto=proto,
+            reason=None if i == 0 else f"Not ranked with the first table: its protocol differs in {_differs(proto, first)}.",
+            protocol_text=_protocol_text(proto), budget_text=_budgets_line(members), columns=columns, rows=row_views,
+            entries=entries, metric=primary, hib=hib, untested=untested, tested=tested,
+        ))
+    return views
+
+
+def rank_note(view: TableView) -> str:
+    """How this table's ranks and intervals read (Markdown inline)."""
+    if not view.metric:
+        return ""
+    text = (f"Ranked by `{view.metric}`. Values are means over seeds; ± is the half-width of the "
+            f"{CONFIDENCE:.0%} confidence interval of the mean (Student's t, n − 1 degrees of freedom); "
+            "one seed has no interval (CI n/a).")
+    if view.tested:
+        text += (" A rank is 1 + the number of entries significantly better (Welch's t-test, two-sided, "
+                 f"α = {ALPHA}); entries that share a rank (`2=`) are not separable.")
+    if view.untested:
+        text += (" Entries with one seed cannot be tested against each other: they are ordered by value alone, "
+                 "which says nothing about seed noise.")
+    return text
+
+
+def _table(view: TableView) -> list[str]:
+    head = [c.title for c in view.columns]
+    align = ["---:" if c.numeric else "---" for c in view.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    for rv in view.rows:
+        cells = []
+        for col, c in zip(view.columns, rv.cells):
+            if col.kind == "label":
+                text = {"ref": f"*{_cell(c.text)}*", "ok": f"**{_cell(c.text)}**"}.get(rv.role, _cell(c.text))
+            elif col.kind == "samples":
+                text = f'[<img src="grids/{c.image}" width="64" alt="samples">](grids/{c.image})' if c.image else DASH
+            elif c.bold is not None:
+                text = f"**{c.bold}**" + (f": {c.text}" if c.text else "")
+            else:
+                text = _cell(c.text)
+            cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def render_markdown(
-    rows: list[dict[str, Any]], title: str, note: str | None = None, grids: dict[int, str | None] | None = None
+    rows: list[dict[str, Any]], title: str, note: str | None = None, grids: dict[int, str | None] | None = None,
+    views: list[TableView] | None = None, made_at: dict[str, Any] | None = None,
 ) -> str:
-    """The README.md text for ``rows`` (already deduplicated). ``grids``: id(row) -> file under grids/."""
-    grids = grids or {}
+    """The README.md text for ``rows`` (already deduplicated). ``grids``: id(row) -> file under grids/;
+    ``views``: tables already built (with their plots) by :func:`build_tables`."""
     out = [f"# {title}", ""]
     if note:
         out += ["> " + line for line in note.strip().splitlines()] + [""]
     if not rows:
         return "\n".join(out + ["No result rows.", ""])
-    groups = group_by_protocol(rows)
-    out.append(
-        "Metric arrows: ↓ lower is better, ↑ higher is better. *real data* scores real training "
-        "images (never the reference split itself) like a model's samples: the best reachable at "
-        "this n. *untrained* rows score the generator at step 0: the worst. Runs are ranked by the "
-        "first metric column."
-    )
-    out.append("")
-    if len(groups) > 1:
+    views = build_tables(rows, grids) if views is None else views
+    out += [INTRO, ""]
+    if len(views) > 1:
         out += [
-            f"These rows fall into {len(groups)} tables because their evaluation protocols differ; "
+            f"These rows fall into {len(views)} tables because their evaluation protocols differ; "
             "numbers are comparable only within one table.",
             "",
         ]
-    first = groups[0][0]
-    titles: list[str] = []
-    for i, (proto, members) in enumerate(groups):
-        title_i = _section_title(proto)
-        if title_i in titles:  # same headline fields: name what sets this table apart
-            extra = [f"{f} {_short(f, proto.get(f))}" for f in PROTOCOL_FIELDS if proto.get(f) != first.get(f)]
-            title_i += f" [{', '.join(extra) or f'table {i + 1}'}]"
-        titles.append(title_i)
-        out += [f"## {title_i}", ""]
-        if i > 0:
-            out += [f"Not ranked with the first table: its protocol differs in {_differs(proto, first)}.", ""]
-        out += [_protocol_text(proto), ""]
-        budget = _budgets_line(members)
-        if budget:
-            out += [budget, ""]
-        out += _table(members, grids) + [""]
-    out += _provenance(rows)
-    return "\n".join(out)
+    for v in views:
+        out += [f"## {v.title}", ""]
+        if v.reason:
+            out += [v.reason, ""]
+        out += [v.protocol_text, ""]
+        if v.budget_text:
+            out += [v.budget_text, ""]
+        note_v = rank_note(v)
+        if note_v:
+            out += [note_v, ""]
+        out += _table(v) + [""]
+        for caption, name in v.plots:
+            out += [f"![{caption}](plots/{name})", ""]
+    out += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance_items(rows, made_at)]
+    commands = [(r["label"], r["command"]) for r in rows if r.get("command")]
+    if commands:
+        out += ["", "<details><summary>Commands that produced the rows</summary>", ""]
+        out += [f"- {_cell(label)}: `{_cell(cmd)}`" for label, cmd in commands]
+        out += ["", "</details>"]
+    return "\n".join(out + [""])
+
+
+INTRO = (
+    "Metric arrows: ↓ lower is better, ↑ higher is better. *real data* scores real training "
+    "images (never the reference split itself) like a model's samples: the best reachable at "
+    "this n. *untrained* rows score the generator at step 0: the worst. Rows that differ only in "
+    "their seeds are one entry: its values are means over the seeds that finished."
+)
 
 
 def _distinct(values: Iterable[Any]) -> list[str]:
@@ -471,26 +687,41 @@ def _distinct(values: Iterable[Any]) -> list[str]:
     return seen
 
 
-def _provenance(rows: list[dict[str, Any]]) -> list[str]:
-    commits = _distinct(
-        f"{str(r['git_commit'])[:10]}{' (dirty)' if r.get('git_dirty') else ''}" for r in rows if r.get("git_commit")
-    )
+def _commit_text(commit: Any, dirty: Any) -> str:
+    return f"{str(commit)[:10]}{' (dirty)' if dirty else ''}"
+
+
+def provenance_items(rows: list[dict[str, Any]], made_at: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """(name, Markdown inline text) pairs: rows, commits, versions, devices, extractors, budgets."""
+    commits = _distinct(_commit_text(r["git_commit"], r.get("git_dirty")) for r in rows if r.get("git_commit"))
     versions = _distinct(
         ", ".join(f"{k} {v}" for k, v in (r.get("versions") or {}).items()) or None for r in rows
     )
     devices = _distinct(r.get("device") for r in rows)
-    lines = ["## Provenance", ""]
-    lines.append(f"- rows: {len(rows)} ({sum(r.get('kind') == 'reference' for r in rows)} reference)")
-    lines.append(f"- git commit: {', '.join(commits) or DASH}")
-    lines.append(f"- versions: {'; '.join(versions) or DASH}")
-    lines.append(f"- device: {', '.join(devices) or DASH}")
-    lines.append("- full rows: [results.jsonl](results.jsonl), [leaderboard.csv](leaderboard.csv)")
-    commands = [(r["label"], r["command"]) for r in rows if r.get("command")]
-    if commands:
-        lines += ["", "<details><summary>Commands that produced the rows</summary>", ""]
-        lines += [f"- {_cell(label)}: `{_cell(cmd)}`" for label, cmd in commands]
-        lines += ["", "</details>"]
-    return lines + [""]
+    extractors = _distinct(
+        f"`{p['extractor']}` weights sha256 `{p['extractor_sha256']}`, resize `{p.get('resize_mode') or 'none'}`"
+        for p in map(protocol_of, rows) if p.get("extractor")
+    )
+    sizes = _distinct(f"n_real {fmt_num(p['n_real'])} / n_fake {fmt_num(p['n_fake'])}" for p in map(protocol_of, rows))
+    budgets = _distinct(_budget_text(r.get("budget")) for r in rows if r.get("kind", "run") == "run" and r.get("budget"))
+    items = [
+        ("rows", f"{len(rows)} ({sum(r.get('kind') == 'reference' for r in rows)} reference)"),
+        ("git commit of the rows", ", ".join(commits) or DASH),
+    ]
+    if made_at:
+        items.append(("leaderboard made at", (_commit_text(made_at.get("commit"), made_at.get("dirty"))
+                                               if made_at.get("commit") else "no git commit (not a git checkout)")
+                      + "; `genbench report DIR --check` says whether it is stale"))
+    items += [
+        ("versions", "; ".join(versions) or DASH),
+        ("device", ", ".join(devices) or DASH),
+        ("extractors", "; ".join(extractors) or "none (metrics on the points themselves)"),
+        ("samples scored", "; ".join(sizes) or DASH),
+        ("budgets", "; ".join(budgets) or DASH),
+        ("full rows", "[results.jsonl](results.jsonl), [leaderboard.csv](leaderboard.csv) (one line per row), "
+                      "[aggregate.csv](aggregate.csv) (one line per entry: n, mean, std, CI per metric)"),
+    ]
+    return items
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -511,23 +742,75 @@ def _grid_source(row: dict[str, Any], base_dir: Path | None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+MANIFEST = "leaderboard.json"
+# source paths whose change can change the numbers of an unchanged RunSpec (conservative)
+NUMBER_PATHS = ("bench", "baselines", "metrics", "pyproject.toml")
+
+
+def _plain(obj: Any) -> Any:
+    return obj.item() if hasattr(obj, "item") else str(obj)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _source_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def current_commit() -> dict[str, Any]:
+    """{'commit', 'dirty'} of the genbench source tree (None, None outside a git checkout)."""
+    from genbench.bench.results import git_state  # lazily: reports import nothing of bench at import time
+
+    commit, dirty = git_state(_source_root())
+    return {"commit": commit, "dirty": dirty}
+
+
+def _plots(view: TableView) -> list[tuple[str, str, bytes]]:
+    from genbench.reports.plots import budget_plot, pr_plot
+
+    out = []
+    if view.metric:
+        png = budget_plot(view.entries, view.metric, view.hib.get(view.metric, False), view.title)
+        if png is not None:
+            out.append((f"{view.metric} vs kimg and vs wall seconds", f"{view.slug}-budget.png", png))
+    suffix = view.metric.split("_", 1)[1] if view.metric and "_" in view.metric else None
+    prec, rec = (f"precision_{suffix}", f"recall_{suffix}") if suffix else ("precision", "recall")
+    if any(prec in e.metrics and rec in e.metrics for e in view.entries):
+        png = pr_plot(view.entries, prec, rec, view.title)
+        if png is not None:
+            out.append((f"{prec} vs {rec}", f"{view.slug}-pr.png", png))
+    return out
+
+
 def write_leaderboard(
     rows: Iterable[dict[str, Any]],
     out_dir: str | os.PathLike,
     title: str = "genbench leaderboard",
     note: str | None = None,
     base_dir: str | os.PathLike | None = None,
+    html: bool = True,
+    made_at: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write out_dir/README.md, leaderboard.csv, results.jsonl and grids/<label>.png.
+    """Write out_dir/README.md, leaderboard.csv, aggregate.csv, results.jsonl, grids/<label>.png,
+    and with ``html`` plots/*.png and index.html; last leaderboard.json (the manifest).
 
     rows: result dicts; repeated (spec_hash, label) keep the newest. A row's ``sample_grid``
     is found as an absolute path, under its ``run_dir``, or under ``base_dir`` (the folder
-    of the results file); a row whose grid is missing gets no thumbnail. Every file is
-    written atomically. Returns {'readme', 'csv', 'jsonl': Path, 'grids': [Path]}.
+    of the results file); a row whose grid is missing gets no thumbnail. ``made_at``:
+    {'commit', 'dirty'} recorded as the commit the leaderboard was made at (default: the
+    source tree's now). The manifest holds title, note, made_at and the sha256 of every
+    rendered file, so that ``check_leaderboard`` can tell a stale leaderboard. Every file is
+    written atomically. Returns {'readme', 'csv', 'aggregate', 'jsonl', 'manifest': Path,
+    'html': Path | None, 'plots': [Path], 'grids': [Path]}.
     """
-    rows = dedup_rows(rows)
+    # rows as results.jsonl stores them (sorted keys, plain JSON values): rendering rows in memory
+    # and re-rendering them from the written file give the same bytes
+    rows = [json.loads(json.dumps(r, sort_keys=True, allow_nan=True, default=_plain)) for r in dedup_rows(rows)]
     out = Path(out_dir)
     base = Path(base_dir) if base_dir is not None else None
+    made_at = current_commit() if made_at is None else made_at
     names = _grid_names(rows)
     grids: dict[int, str | None] = {}
     copies: list[tuple[Path, Path]] = []
@@ -538,30 +821,159 @@ def write_leaderboard(
             grids[id(r)] = names[id(r)]
         elif r.get("sample_grid") and dest.is_file():  # re-rendering a leaderboard from its own rows
             grids[id(r)] = names[id(r)]
-    text = render_markdown(rows, title, note, grids)
+    views = build_tables(rows, grids)
+    plots: dict[str, bytes] = {}
+    if html:
+        for v in views:
+            for caption, name, png in _plots(v):
+                v.plots.append((caption, name))
+                plots[name] = png
+    text = render_markdown(rows, title, note, grids, views=views, made_at=made_at)
     csv = to_frame(rows).to_csv(index=False) if rows else ""
-    jsonl = "".join(json.dumps(r, sort_keys=True, allow_nan=True, default=str) + "\n" for r in rows)
+    agg = aggregate_frame([(v.proto, [rv.entry for rv in v.rows]) for v in views]).to_csv(index=False) if rows else ""
+    jsonl = "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in rows)
     written_grids = []
     for src, dest in copies:
         if src.resolve() != dest.resolve():
             atomic_write_bytes(dest, src.read_bytes())
         written_grids.append(dest)
+    files: dict[str, bytes] = {
+        "README.md": text.encode("utf-8"), "leaderboard.csv": csv.encode("utf-8"),
+        "aggregate.csv": agg.encode("utf-8"), RESULTS_FILE: jsonl.encode("utf-8"),
+    }
+    files.update({f"plots/{k}": v for k, v in plots.items()})
+    if html:
+        from genbench.reports.html import render_html
+
+        images = {f"grids/{g}": (out / "grids" / g) for g in grids.values() if g}
+        page = render_html(rows, views, title, note, made_at, images, plots)
+        files["index.html"] = page.encode("utf-8")
+    paths = {name: atomic_write_bytes(out / name, data) for name, data in files.items()}
+    manifest = {
+        "title": title, "note": note, "html": html, "made_at": made_at,
+        "rows": len(rows), "files": {name: _sha256(data) for name, data in sorted(files.items())},
+        "how_to_check": "genbench report DIR --check",
+    }
     return {
-        "readme": atomic_write_bytes(out / "README.md", text.encode("utf-8")),
-        "csv": atomic_write_bytes(out / "leaderboard.csv", csv.encode("utf-8")),
-        "jsonl": atomic_write_bytes(out / RESULTS_FILE, jsonl.encode("utf-8")),
+        "readme": paths["README.md"], "csv": paths["leaderboard.csv"], "aggregate": paths["aggregate.csv"],
+        "jsonl": paths[RESULTS_FILE], "html": paths.get("index.html"),
+        "plots": [paths[f"plots/{k}"] for k in plots],
+        "manifest": atomic_write_bytes(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()),
         "grids": written_grids,
     }
+
+
+def read_manifest(board: str | os.PathLike) -> dict[str, Any]:
+    p = Path(board) / MANIFEST
+    if not p.is_file():
+        raise ReportError(
+            f"{board} has no {MANIFEST}: it was not written by this version of `genbench report`; "
+            f"render it once with `genbench report {board} --out {board} --title ... --note ...`"
+        )
+    try:
+        m = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{p}: not JSON ({exc}); re-render the leaderboard with `genbench report`") from None
+    if not isinstance(m, dict) or not isinstance(m.get("files"), dict):
+        raise ReportError(f"{p}: not a leaderboard manifest (no 'files'); re-render it with `genbench report`")
+    return m
 
 
 def report(
     results_path: str | os.PathLike,
     out_dir: str | os.PathLike,
-    title: str = "genbench leaderboard",
+    title: str | None = None,
     note: str | None = None,
+    html: bool = True,
 ) -> dict[str, Any]:
-    """``genbench report``: read a results.jsonl (or a folder holding one), write the leaderboard."""
+    """``genbench report``: read a results.jsonl (or a folder holding one), write the leaderboard.
+
+    ``title`` / ``note`` None: the ones recorded in ``out_dir``'s manifest when there is one
+    (re-rendering a leaderboard keeps them), else a default title and no note.
+    """
     p = Path(results_path)
     rows = load_rows(p)
     base = p if p.is_dir() else p.parent
-    return write_leaderboard(rows, out_dir, title=title, note=note, base_dir=base)
+    old = json.loads((Path(out_dir) / MANIFEST).read_text()) if (Path(out_dir) / MANIFEST).is_file() else {}
+    title = title if title is not None else old.get("title") or "genbench leaderboard"
+    note = note if note is not None else old.get("note")
+    return write_leaderboard(rows, out_dir, title=title, note=note, base_dir=base, html=html)
+
+
+# --- staleness ------------------------------------------------------------------------------
+def _git(args: list[str]) -> tuple[int, str]:
+    try:
+        res = subprocess.run(["git", *args], cwd=_source_root(), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return 1, str(exc)
+    return res.returncode, res.stdout if res.returncode == 0 else res.stderr
+
+
+def check_leaderboard(board: str | os.PathLike) -> dict[str, Any]:
+    """Whether a committed leaderboard is stale, and why.
+
+    Two questions: (1) *rendering*: would `genbench report` write different files from the
+    same rows now (the renderer changed, or a file was edited by hand)? It re-renders into a
+    temporary folder, with the recorded title, note and commit, and compares sha256 sums.
+    (2) *results*: did the code that makes the numbers change since the rows were made? For
+    each git commit of the rows, ``git diff`` against HEAD over NUMBER_PATHS, plus the
+    protocol version. Rows made from a tree with uncommitted changes are named (their code
+    cannot be known), without making the board stale by themselves.
+
+    Returns {'stale': bool, 'render': [differing files], 'results': [reasons], 'warnings': [...],
+    'made_at', 'head'}.
+    """
+    board = Path(board)
+    manifest = read_manifest(board)
+    rows = dedup_rows(load_rows(board))
+    render: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="genbench-check-") as tmp:
+        if (board / "grids").is_dir():
+            shutil.copytree(board / "grids", Path(tmp) / "grids")
+        write_leaderboard(rows, tmp, title=manifest.get("title") or "genbench leaderboard", note=manifest.get("note"),
+                          base_dir=board, html=bool(manifest.get("html", True)), made_at=manifest.get("made_at") or {})
+        fresh = read_manifest(tmp)["files"]
+    for name in sorted(set(fresh) | set(manifest["files"])):
+        on_disk = board / name
+        if name not in manifest["files"]:
+            render.append(f"{name}: would be written now, the committed leaderboard lacks it")
+        elif name not in fresh:
+            render.append(f"{name}: recorded, but the renderer no longer writes it")
+        elif not on_disk.is_file():
+            render.append(f"{name}: missing")
+        elif _sha256(on_disk.read_bytes()) != manifest["files"][name]:
+            render.append(f"{name}: edited after rendering")
+        elif fresh[name] != manifest["files"][name]:
+            render.append(f"{name}: the renderer now writes it differently")
+    head = current_commit()
+    results: list[str] = []
+    warnings: list[str] = []
+    if head.get("commit") is None:
+        warnings.append("not a git checkout: cannot tell whether the code changed since the rows were made")
+    else:
+        for commit in _distinct(r.get("git_commit") for r in rows):
+            rc, out = _git(["diff", "--name-only", commit, "HEAD", "--", *NUMBER_PATHS])
+            if rc != 0:
+                results.append(f"rows made at {commit[:10]}, a commit this repository does not have")
+                continue
+            changed = [line for line in out.splitlines() if line.strip()]
+            if changed:
+                shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+                results.append(f"rows made at {commit[:10]}: {len(changed)} source files that make the numbers "
+                               f"changed since then ({shown})")
+        if head.get("dirty"):
+            warnings.append("the working tree has uncommitted changes: the check compares against HEAD")
+    dirty = _distinct(str(r.get("git_commit"))[:10] for r in rows if r.get("git_dirty"))
+    if dirty:
+        warnings.append(f"rows made from a tree with uncommitted changes (at {', '.join(dirty)}): "
+                        "their exact code is unknown")
+    try:
+        from genbench.bench import PROTOCOL_VERSION
+
+        old = _distinct((r.get("versions") or {}).get("protocol") for r in rows)
+        if any(v != str(PROTOCOL_VERSION) for v in old):
+            results.append(f"rows use protocol version {', '.join(old)}; this genbench is at {PROTOCOL_VERSION}")
+    except ImportError:
+        pass
+    return {"stale": bool(render or results), "render": render, "results": results, "warnings": warnings,
+            "made_at": manifest.get("made_at"), "head": head}
