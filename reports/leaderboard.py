@@ -632,7 +632,7 @@ def _table(view: TableView) -> list[str]:
 
 def render_markdown(
     rows: list[dict[str, Any]], title: str, note: str | None = None, grids: dict[int, str | None] | None = None,
-    views: list[TableView] | None = None, made_at: dict[str, Any] | None = None,
+    views: list[TableView] | None = None, made_at: dict[str, Any] | None = None, html: bool = False,
 ) -> str:
     """The README.md text for ``rows`` (already deduplicated). ``grids``: id(row) -> file under grids/;
     ``views``: tables already built (with their plots) by :func:`build_tables`."""
@@ -663,6 +663,9 @@ def render_markdown(
         for caption, name in v.plots:
             out += [f"![{caption}](plots/{name})", ""]
     out += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance_items(rows, made_at)]
+    if html:
+        out.append("- page: [index.html](index.html): the same tables, sortable, with every sample grid and plot "
+                   "in one self-contained file (open it in a browser; GitHub shows its source)")
     commands = [(r["label"], r["command"]) for r in rows if r.get("command")]
     if commands:
         out += ["", "<details><summary>Commands that produced the rows</summary>", ""]
@@ -828,7 +831,7 @@ def write_leaderboard(
             for caption, name, png in _plots(v):
                 v.plots.append((caption, name))
                 plots[name] = png
-    text = render_markdown(rows, title, note, grids, views=views, made_at=made_at)
+    text = render_markdown(rows, title, note, grids, views=views, made_at=made_at, html=html)
     csv = to_frame(rows).to_csv(index=False) if rows else ""
     agg = aggregate_frame([(v.proto, [rv.entry for rv in v.rows]) for v in views]).to_csv(index=False) if rows else ""
     jsonl = "".join(json.dumps(r, sort_keys=True, allow_nan=True) + "\n" for r in rows)
