@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ref_eval(sub)
     from genbench.reports.compare_cli import register as register_compare  # `genbench compare`; sets args.handler
     register_compare(sub)
+    from genbench.bench.sweep_cli import register as register_sweep  # `genbench sweep`; sets args.handler
+    register_sweep(sub)
     return p
 
 

@@ -167,7 +167,7 @@ def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str
         "data": prep.dataset.info.to_dict(), "versions": results.versions(), "command": command,
         "sample_grid": None, "created_at": _now(), "hparams": prep.hparams,
         # which state the metrics score, and the interval evaluation (bench/interval.py) if any
-        "checkpoint": "final", "checkpoint_step": None, "curve": None, "interval_eval": None,
+        "checkpoint": None, "checkpoint_step": None, "curve": None, "interval_eval": None,
         "perf": perf_record(spec.perf, spec.device),
     }
 
@@ -372,12 +372,13 @@ def _train_and_score(
         wall_seconds=outcome.wall_seconds, stopped_by=outcome.stopped_by,
         train_img_per_s=outcome.train_img_per_s, peak_mem_bytes=outcome.peak_mem_bytes,
         sec_per_kimg=(1000.0 / outcome.train_img_per_s) if outcome.train_img_per_s else None,
-        last_losses=outcome.last_losses, checkpoint_step=outcome.steps,
+        last_losses=outcome.last_losses,
     )
-    if outcome.status != "ok":
+    if outcome.status != "ok":  # no metrics, so no checkpoint they score; the curve up to the end
         if evaluator is not None:
             row.update(evaluator.row_fields(None, None))
         return
+    row.update(checkpoint="final", checkpoint_step=outcome.steps)
     if evaluator is not None:  # with select='best' this loads the best state into the model
         row.update(evaluator.finish(model, TrainProgress(outcome.steps, outcome.images, outcome.wall_seconds)))
     model.eval()
