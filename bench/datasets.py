@@ -562,3 +562,6 @@ DATASETS.register(
         "train 25,600 / val 2,000 / test 2,000, fixed seed",
     ),
 )
+
+# --- style transfer: content|style pairs from scikit-image's bundled photographs ------------
+from genbench.bench import style_data as _style_data  # noqa: E402,F401  (registers 'skimage-style')

@@ -21,6 +21,7 @@ import torch
 
 from genbench.baselines.base import Baseline, TaskKind, resolve_baseline
 from genbench.bench import results
+from genbench.bench import style_data
 from genbench.bench.datasets import Dataset, load_dataset
 from genbench.bench.evaluation import cached_reference_stats, reference_subset
 from genbench.bench.interval import IntervalEvaluator
@@ -79,7 +80,9 @@ def prepare(spec: RunSpec) -> Prepared:
     if hparams["batch_size"] > train_n:
         raise SpecError(f"batch_size {hparams['batch_size']} exceeds the {train_n} training samples")
     extractor = None
-    if dataset.info.kind == "image":
+    if cls.task is TaskKind.STYLE_TRANSFER:  # scored on VGG features (bench/style_data.py), no extractor
+        style_data.check_style_spec(spec, cls, hparams, dataset)
+    elif dataset.info.kind == "image":
         extractor = _load_extractor(spec.protocol, spec.weights_path, device)
         want = (1, *dataset.info.shape[1:]) if _stacked(dataset) else tuple(dataset.info.shape)
         if not getattr(extractor, "any_size", False) and tuple(extractor.input_shape) != want:
@@ -363,6 +366,9 @@ def _train_and_score(
 ) -> None:
     spec = prep.spec
     device = torch.device(spec.device)
+    style = prep.cls.task is TaskKind.STYLE_TRANSFER
+    if style and style_data.skip_without_weights(row, prep):
+        return  # "skipped: weights absent": nothing is trained or scored
     model, gen = build_model(prep)
     evaluator = _interval_evaluator(prep, run_dir, resume)
     outcome = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen, resume, progress,
@@ -382,6 +388,9 @@ def _train_and_score(
     if evaluator is not None:  # with select='best' this loads the best state into the model
         row.update(evaluator.finish(model, TrainProgress(outcome.steps, outcome.images, outcome.wall_seconds)))
     model.eval()
+    if style:  # content|style pairs of the reference split, scored on VGG features
+        style_data.score_style(row, model, prep, run_dir)
+        return
     eval_gen = torch.Generator().manual_seed(spec.eval_seed)
     watch = Stopwatch(device)
     watch.start()
@@ -408,6 +417,8 @@ def real_data_row(
     It shows the best score reachable at this n (train split vs the reference split).
     """
     dataset = load_dataset(dataset_name, data_root)
+    if style_data.is_style_dataset(dataset):  # style transfer has no 'real data': a content-copy row
+        return style_data.reference_row(dataset, protocol, out_dir, eval_seed, weights_path)
     train_split = dataset.split("train")
     if protocol.n_fake > len(train_split):
         raise SpecError(f"n_fake {protocol.n_fake} exceeds the {len(train_split)} training samples")

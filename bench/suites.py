@@ -10,6 +10,7 @@ from genbench.bench import runner
 from genbench.bench.registry import Registry
 from genbench.bench.results import merge_rows
 from genbench.bench.spec import Budget, EvalProtocol, RunSpec
+from genbench.bench.style_data import STYLE_PROTOCOL_N
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,16 @@ STANDARD_EXTRA: tuple[tuple[str, str, int, dict[str, Any]], ...] = (("dcgan", "s
 STANDARD_OVERRIDES: dict[str, dict[str, Any]] = {name: {"iw_k": 5000} for name in ("vae", "beta-vae", "cvae")}
 STANDARD_SEEDS = (0, 1, 2)
 STANDARD_STEP_FACTOR = 10  # standard budgets: 10x the quick steps, paper widths, 3 seeds
+# Style transfer, standard suite only (VGG19 on CPU does not fit the quick suite's 15 minutes,
+# and without torchvision's VGG files the rows say "skipped: weights absent"). Scored on VGG19
+# features (Gatys et al.'s layers) over all 90 test pairs of skimage-style. Budgets are given
+# as they are (not x10): gatys' steps are L-BFGS steps per image (it trains nothing).
+STYLE_PROTOCOL = EvalProtocol(extractor="vgg19", n_fake=STYLE_PROTOCOL_N, split="test")
+STANDARD_STYLE: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
+    ("gatys", "skimage-style", 300, {}),
+    ("fast-style", "skimage-style", 5000, {}),
+    ("adain", "skimage-style", 5000, {}),
+)
 
 
 def _quick_entries() -> list[SuiteEntry]:
@@ -98,6 +109,11 @@ def _standard_entries() -> list[SuiteEntry]:
         if baseline in QUICK_UNTRAINED:
             spec = RunSpec(baseline, dataset, Budget(max_steps=0), overrides=hp, protocol=STANDARD_PROTOCOL)
             out.append(SuiteEntry(spec, f"untrained ({label})", "reference"))
+    for baseline, dataset, steps, overrides in STANDARD_STYLE:
+        for seed in STANDARD_SEEDS:
+            spec = RunSpec(baseline, dataset, Budget(max_steps=steps), seed=seed, eval_seed=seed,
+                           overrides=overrides, protocol=STYLE_PROTOCOL)
+            out.append(SuiteEntry(spec, baseline))
     return out
 
 
@@ -149,12 +165,13 @@ def run_suite(
     rows = []
     for dataset in dict.fromkeys(e.spec.dataset for e in entries):  # one real-data row per dataset
         log(f"[{name}] reference: real data on {dataset}")
-        rows.append(runner.real_data_row(dataset, suite.protocol, out_dir))
+        protocol = next(e.spec.protocol for e in entries if e.spec.dataset == dataset)  # the dataset's runs' protocol
+        rows.append(runner.real_data_row(dataset, protocol, out_dir))
     for i, e in enumerate(entries, 1):
         log(f"[{name}] {i}/{len(entries)}: {e.label} ({e.spec.run_name})")
         row = runner.run(e.spec, out_dir, label=e.label, kind=e.kind, progress=progress)
         log(f"[{name}]   {row['status']} in {row['wall_seconds']:.1f}s: "
-            + ", ".join(f"{k}={v:.4g}" for k, v in row["metrics"].items()))
+            + ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in row["metrics"].items()))
         rows.append(row)
     rows = merge_rows(rows)
     if leaderboard_dir is not None:

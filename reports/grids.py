@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GridError", "atomic_write_bytes", "make_grid", "save_image_grid", "save_points_plot"]
+__all__ = [
+    "GridError", "atomic_write_bytes", "make_grid", "save_image_grid", "save_points_plot", "save_style_grid",
+]
 
 
 class GridError(ValueError):
@@ -108,6 +110,20 @@ def save_image_grid(
     Validates before writing: on bad input nothing is written. Returns the path.
     """
     return _save_png(make_grid(images, nrow=nrow, padding=padding), path)
+
+
+def save_style_grid(
+    contents: Any, styles: Any, outputs: Any, path: str | os.PathLike, padding: int = 2
+) -> Path:
+    """Style transfer: one line per pair, content | style | output, as one PNG.
+
+    contents, styles, outputs: uint8 (N, C, H, W) of one shape. Validates before writing.
+    """
+    c, s, o = (_to_numpy(x, name) for x, name in ((contents, "contents"), (styles, "styles"), (outputs, "outputs")))
+    if not (c.shape == s.shape == o.shape):
+        raise GridError(f"contents, styles and outputs must have one shape, got {c.shape}, {s.shape}, {o.shape}")
+    lines = np.stack([c, s, o], axis=1).reshape(-1, *c.shape[1:]) if c.ndim == 4 else c
+    return _save_png(make_grid(lines, nrow=3, padding=padding), path)
 
 
 def save_points_plot(
