@@ -1,0 +1,122 @@
+"""Markdown summary of a pytest-benchmark JSON from benchmarks/test_bench_gpu.py (or the CPU benchmarks).
+
+    python benchmarks/gpu/summarize.py gpu.json [--smoke smoke.jsonl] > reports/benchmarks/gpu.md
+
+One table per benchmark group: each row's throughput (extra_info img/s, or 1 / min time), and its
+ratio to the group's first genbench row; then the derived headline numbers (peak fraction of
+feature extraction, harness overhead), the device and the package versions of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+
+
+def _rate(b: dict) -> float | None:
+    info = b.get("extra_info", {})
+    if "img_per_s" in info:
+        return float(info["img_per_s"])
+    return None
+
+
+def _versions() -> str:
+    out = []
+    for pkg in ("torch", "torchvision", "torchmetrics", "torch-fidelity", "genbench"):
+        try:
+            out.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{pkg} (not installed)")
+    try:
+        import torch
+
+        out.append(f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+    except ImportError:  # pragma: no cover
+        pass
+    return ", ".join(out)
+
+
+def summarize(data: dict, smoke: list[dict] | None = None) -> str:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for b in data["benchmarks"]:
+        groups[b["group"] or "ungrouped"].append(b)
+    device = next((b["extra_info"]["device"] for b in data["benchmarks"] if "device" in b.get("extra_info", {})), "?")
+    lines = [f"# GPU benchmarks: {device}", "", f"Versions: {_versions()}.", "",
+             f"Run at {data.get('datetime', '?')}; machine: {data.get('machine_info', {}).get('cpu', {}).get('brand_raw', '?')}"
+             f" ({data.get('machine_info', {}).get('cpu', {}).get('count', '?')} CPUs).", ""]
+    headline: list[str] = []
+    peak = flops = None
+    for name, rows in groups.items():
+        if name == "gpu-peak":
+            for b in rows:
+                peak = b["extra_info"].get("tflops", peak)
+                flops = b["extra_info"].get("flops_per_image", flops)
+            continue
+        lines += [f"## {name}", "", "| benchmark | img/s | vs genbench | numeric mode | min s |", "|---|---:|---:|---|---:|"]
+        ref = next((_rate(b) for b in rows if "genbench" in b["name"]), None)
+        for b in rows:
+            r = _rate(b)
+            ratio = f"{r / ref:.2f}x" if r and ref else ""
+            mode = b.get("extra_info", {}).get("numeric_mode", "")
+            lines.append(f"| {b['name'].split('[')[-1].rstrip(']')} | {r:,.0f} | {ratio} | {mode} | "
+                         f"{b['stats']['min']:.3f} |" if r else f"| {b['name']} | | | {mode} | {b['stats']['min']:.3f} |")
+        lines.append("")
+        if name.startswith("gpu-train"):
+            g = next((_rate(b) for b in rows if "[genbench" in b["name"]), None)
+            bare = next((_rate(b) for b in rows if "[bare" in b["name"]), None)
+            if g and bare:
+                headline.append(f"- {name.split(' (')[0]}: genbench {g:,.0f} img/s vs bare loop {bare:,.0f} "
+                                f"= {g / bare:.3f}")
+        else:
+            for b in rows:
+                if "genbench" not in b["name"]:
+                    r, mode = _rate(b), b.get("extra_info", {}).get("numeric_mode", "")
+                    same = next((_rate(x) for x in rows if "genbench" in x["name"]
+                                 and x.get("extra_info", {}).get("numeric_mode", "").split(" ")[0] == mode.split(" ")[0]
+                                 and "channels_last" not in x["name"]), None)
+                    if r and same:
+                        headline.append(f"- {name}: genbench / {b['name'].split('[')[-1].rstrip(']')} "
+                                        f"(same numeric mode) = {same / r:.2f}x")
+    if peak and flops:
+        lines += ["## Peak fraction", "", f"bf16 matmul 8192^3 measured: {peak:.0f} TFLOP/s; Inception-v3 forward "
+                  f"(299x299, counted by FlopCounterMode): {flops / 1e9:.2f} GFLOP/image.", ""]
+        for b in groups.get(next((g for g in groups if g.startswith("gpu-inception-extract")), ""), []):
+            r = _rate(b)
+            if r:
+                lines.append(f"- {b['name'].split('[')[-1].rstrip(']')}: {r * flops / 1e12:.1f} TFLOP/s = "
+                             f"{100 * r * flops / 1e12 / peak:.1f}% of the bf16 peak")
+        lines.append("")
+    if headline:
+        lines = lines[:6] + ["## Headline ratios", ""] + headline + [""] + lines[6:]
+    if smoke:
+        ok = sum(r["status"] == "ok" for r in smoke)
+        lines += ["## Smoke: every baseline, 2 steps + one evaluation, --device cuda", "",
+                  f"{ok} of {len(smoke)} runs ok.", "", "| baseline | dataset | mode | status | s | train img/s |",
+                  "|---|---|---|---|---:|---:|"]
+        for r in smoke:
+            ips = f"{r['train_img_per_s']:,.0f}" if r.get("train_img_per_s") else ""
+            err = f" ({str(r.get('error'))[:80]})" if r["status"] != "ok" else ""
+            lines.append(f"| {r['baseline']} | {r['dataset']} | {r['mode']} | {r['status']}{err} | {r['seconds']} | {ips} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("json")
+    ap.add_argument("--smoke", default=None)
+    args = ap.parse_args(argv)
+    data = json.loads(Path(args.json).read_text())
+    smoke = None
+    if args.smoke and Path(args.smoke).exists():
+        smoke = [json.loads(line) for line in Path(args.smoke).read_text().splitlines() if line.strip()]
+    sys.stdout.write(summarize(data, smoke))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
