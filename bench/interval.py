@@ -155,7 +155,8 @@ class IntervalEvaluator:
         if self.higher_is_better is None:
             hib = scored["higher_is_better"].get(self.metric)
             if hib is None:
-                raise SpecError(f"interval_eval metric {self.metric!r} has no direction (higher or lower is better); pick a ranked metric")
+                raise SpecError(f"interval_eval metric {self.metric!r} has no direction (higher or lower is "
+                                "better); pick a ranked metric")
             self.higher_is_better = bool(hib)
         self.n_real = scored.get("n_real")
         point = {

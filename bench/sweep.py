@@ -202,7 +202,8 @@ def validate(tasks: Sequence[SweepTask]) -> list[SweepTask]:
             runner.prepare(task.spec)
         except (ValueError, LookupError, DatasetError, ExtractorError) as exc:
             why = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc  # KeyError quotes its text
-            raise SweepError(f"run {task.label!r} ({task.spec.baseline} on {task.spec.dataset}, seed {task.spec.seed}): {why}") from None
+            where = f"{task.spec.baseline} on {task.spec.dataset}, seed {task.spec.seed}"
+            raise SweepError(f"run {task.label!r} ({where}): {why}") from None
         seen[task.spec.hash] = task
     return list(seen.values())
 
@@ -416,7 +417,9 @@ def run_sweep(
 
     Every spec is validated first (bad input raises ``SweepError``, nothing runs). On Ctrl-C
     (KeyboardInterrupt) the workers are stopped, ``results.jsonl`` is merged from the rows on
-    disk, and the exception propagates: rerun the same sweep to resume.
+    disk, and the exception propagates: rerun the same sweep to resume. As with any spawn or
+    forkserver pool, a script that calls this needs the ``if __name__ == "__main__":`` guard
+    (workers import the main module).
     """
     from tqdm import tqdm
 

@@ -174,7 +174,8 @@ def test_resumed_run_keeps_its_curve(tmp_path):
     first = run(spec, tmp_path / "runs")
     assert first["status"] == "failed" and "planned crash" in first["error"]
     resumed = run(spec, tmp_path / "runs")
-    whole = run(_spec("test_interval_eval:Teleport", steps=8, interval=ie, overrides={**hp, "crash_at": 0}), tmp_path / "runs")
+    uninterrupted = _spec("test_interval_eval:Teleport", steps=8, interval=ie, overrides={**hp, "crash_at": 0})
+    whole = run(uninterrupted, tmp_path / "runs")
     assert resumed["status"] == "ok" and resumed["checkpoint_step"] == whole["checkpoint_step"] == 2
     assert [(p["step"], p["metric"]) for p in resumed["curve"]] == [(p["step"], p["metric"]) for p in whole["curve"]]
     assert resumed["metrics"] == whole["metrics"]

@@ -22,7 +22,7 @@ from genbench.baselines.base import Baseline
 from genbench.bench.results import RESULTS_FILE, read_jsonl, read_row
 from genbench.bench.spec import Budget, EvalProtocol, IntervalEval, RunSpec
 from genbench.bench.sweep import (
-    LocalProcessExecutor, SweepError, SweepTask, budget_text, grid_sweep, load_sweep, run_sweep,
+    LocalProcessExecutor, SweepError, budget_text, grid_sweep, load_sweep, run_sweep,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,7 +234,8 @@ def test_cli_spec_json_reproduces_an_interval_eval_row(tmp_path, capsys):
     assert argv[:3] == ["genbench", "sweep", "--spec"] and argv[4:] == ["--out", str(tmp_path / "runs")]
     assert RunSpec.from_dict(json.loads(argv[3])) == spec
     assert main(argv[1:] + ["--dry-run"]) == 0
-    assert f"to run          test_sweep:Fine | mnist | seed 0 | {tmp_path / 'runs' / spec.run_name}" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert f"to run          test_sweep:Fine | mnist | seed 0 | {tmp_path / 'runs' / spec.run_name}" in listed
     assert main(["sweep", "--spec", "{\"baseline\": 1}"]) == 2
     assert "--spec #1 is not a RunSpec" in capsys.readouterr().err
     assert main(["sweep"]) == 2
