@@ -1,15 +1,22 @@
-"""Leaderboards from result rows: README.md (Markdown), leaderboard.csv, results.jsonl, grids/.
+"""Leaderboards from result rows: README.md (Markdown), leaderboard.csv (one line per row),
+aggregate.csv (one line per entry), results.jsonl, grids/, plots/, index.html, leaderboard.json.
 
 Reads result rows (JSON dicts, one per run or reference) and never imports a model, a
 metric or the training loop. Rows are ranked only against rows evaluated under the same
 protocol: the dataset, feature extractor and its weights sha256, n_real, n_fake, reference
-split, precision/recall k and IS splits. Rows that differ in any of these go to separate
-tables, with a sentence saying which fields differ.
+split, precision/recall k, IS splits and resize mode. Rows that differ in any of these go to
+separate tables, with a sentence saying which fields differ.
 
-Within a table: the 'real data' reference row first (the best score reachable at this n),
-then the runs that finished ('ok') ranked by the first metric, then runs that failed or
-diverged (their status and error instead of metrics), then 'untrained' reference rows
-(the generator at step 0: the worst).
+Within a table, rows that differ only in their seeds are one entry (reports/aggregate.py):
+mean and 95% t interval per metric, ranks that say when entries are not separable. Order:
+the 'real data' reference first (the best score reachable at this n), then the entries that
+finished ('ok') by rank, then those that failed or diverged (status and error instead of
+metrics), then 'untrained' references (the generator at step 0: the worst).
+
+``build_tables`` makes the ranked, formatted tables once; README.md and index.html
+(reports/html.py) both render them. leaderboard.json records the title, note, the commit the
+leaderboard was made at and the sha256 of every file written, so that ``check_leaderboard``
+(``genbench report DIR --check``) can say whether a committed leaderboard is stale.
 
 >>> rows = [{"label": "a", "kind": "run", "status": "ok", "spec_hash": "h1",
 ...          "metrics": {"fd_mnist": 3.0}, "higher_is_better": {"fd_mnist": False}}]
@@ -746,8 +753,9 @@ def _grid_source(row: dict[str, Any], base_dir: Path | None) -> Path | None:
 
 
 MANIFEST = "leaderboard.json"
-# source paths whose change can change the numbers of an unchanged RunSpec (conservative)
-NUMBER_PATHS = ("bench", "baselines", "metrics", "pyproject.toml")
+# source paths whose change can change the numbers of an unchanged RunSpec (conservative: any
+# file of the harness, the models or the metrics, less the command-line front ends)
+NUMBER_PATHS = ("bench", "baselines", "metrics", "pyproject.toml", ":(exclude)bench/cli.py", ":(exclude)bench/*_cli.py")
 
 
 def _plain(obj: Any) -> Any:

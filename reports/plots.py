@@ -9,8 +9,10 @@ Quality vs budget: one series per (baseline, dataset, hyperparameter overrides).
 are the series' entries at their budgets (kimg and wall seconds used, mean over seeds, with
 the 95% interval as an error bar when there are >= 2 seeds), including the baseline's
 ``untrained`` reference row at 0 kimg; a row's ``curve`` (evaluation at intervals during
-training: a list of ``{"step", "kimg", "wall_s", <metric>: value}``) is drawn as a thin line
-of its own, since it is scored on its own n and split. The ``real data`` row is a dashed line.
+training, bench/interval.py: a list of ``{"step", "kimg", "wall_s", "metric", "metrics":
+{<metric>: value}, ...}``; flat ``<metric>: value`` keys are read too) is drawn as a thin line
+of its own: it is scored on its own (small) n and split, so its level is not the points'. The
+``real data`` row is a dashed line.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def budget_plot(entries: Sequence[Entry], metric: str, higher_is_better: bool, t
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2, loc="best")
     fig.suptitle(f"{title}\n{metric} vs budget: points are means over seeds (bars: 95% CI), x: untrained (step 0), "
-                 "thin lines: evaluation at intervals during training", fontsize=9)
+                 "thin lines: interval evaluation during training (its own small n and split)", fontsize=9)
     fig.tight_layout()
     return _png(fig)
 

@@ -128,7 +128,8 @@ def test_multi_seed_page_shows_intervals_ranks_and_curves(tmp_path):
     rng = np.random.default_rng(0)
     rows = seeded_rows("a", 10.0, 0.3, 3, rng) + seeded_rows("b", 10.1, 0.3, 3, rng) + [make_row("c", fd=30.0)]
     for i, r in enumerate(rows[:3]):
-        r["curve"] = [{"step": s, "kimg": s * 0.064, "wall_s": s / 10, "fd_mnist": 100.0 / (1 + s / 50) + i}
+        r["curve"] = [{"step": s, "kimg": s * 0.064, "wall_s": s / 10, "metric": 100.0 / (1 + s / 50) + i,
+                       "metrics": {"fd_mnist": 100.0 / (1 + s / 50) + i}, "eval_s": 0.5}  # bench/interval.py's points
                       for s in (0, 50, 100, 200)]
     paths = L.write_leaderboard(rows, tmp_path / "b", title="seeds")
     page = parse(paths["html"])
@@ -137,6 +138,7 @@ def test_multi_seed_page_shows_intervals_ranks_and_curves(tmp_path):
     html = paths["html"].read_text()
     assert ">1=<" in html and " ± " in html and "not separable from" in table["head"]
     assert P.curve_points(rows[0], "fd_mnist")[1] == pytest.approx((3.2, 5.0, 100.0 / 2))
+    assert P.curve_points({"curve": [{"kimg": 1, "wall_s": 2, "fd_mnist": 2.0}]}, "fd_mnist") == [(1.0, 2.0, 2.0)]
     assert P.curve_points({"curve": [{"kimg": 1, "wall_s": None, "fd_mnist": 2.0}, "junk"]}, "fd_mnist") == []
     views = L.build_tables(rows)
     with_curves = P.budget_plot(views[0].entries, "fd_mnist", False, "t")
