@@ -228,7 +228,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(row, indent=2, sort_keys=True, default=str))
     else:
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in row["metrics"].items())
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                            for k, v in row["metrics"].items())
         print(f"{row['status']}: {row['label']} on {row['dataset']}: {row['steps']} steps, "
               f"{row['kimg']:.1f} kimg, {row['wall_seconds']:.1f}s (stopped by {row['stopped_by']}); {metrics}")
         print(f"row: {Path(args.out) / spec.run_name / 'row.json'}")

@@ -105,3 +105,18 @@ def bare_img_per_s(split: Split, hp: dict[str, Any], steps: int, device: str, pe
             scaler.update()
     synchronize(dev)
     return (steps - WARMUP_STEPS) * bs / (time.perf_counter() - t0)
+
+
+def interleaved_ratio(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions,
+                      rounds: int = 3) -> dict[str, Any]:
+    """genbench and bare rounds alternated (g, b, g, b, ...), so clock drift and machine load hit both
+    sides alike; returns the medians, every round, and median(genbench) / median(bare)."""
+    import statistics
+
+    g_rates, b_rates = [], []
+    for _ in range(rounds):
+        g_rates.append(genbench_img_per_s(split, hp, steps, device, perf))
+        b_rates.append(bare_img_per_s(split, hp, steps, device, perf))
+    g, b = statistics.median(g_rates), statistics.median(b_rates)
+    return {"genbench_img_per_s": g, "bare_img_per_s": b, "ratio": g / b,
+            "genbench_rounds": g_rates, "bare_rounds": b_rates}

@@ -6,7 +6,7 @@
 set -u
 OUT=${OUT:-/tmp/gbout}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 GENBENCH_CACHE=/tmp/gbcache
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 GENBENCH_CACHE=/tmp/gbcache GENBENCH_BENCH_LOG="$OUT/bench.jsonl"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/nvidia-smi.txt" 2>&1
 cat "$OUT/nvidia-smi.txt"
 python3 -c "import torch, genbench.bench; print('torch', torch.__version__, torch.cuda.get_device_name())" || exit 1
@@ -18,4 +18,4 @@ timeout "${BENCH_S:-260}" python3 -m pytest benchmarks/test_bench_gpu.py --bench
   --benchmark-columns=min,median,rounds --benchmark-json "$OUT/gpu.json" ${BENCH_K:+-k "$BENCH_K"} > "$OUT/bench.log" 2>&1
 echo "bench exit $?" >> "$OUT/bench.log"
 grep -E "passed|failed|error|Error" "$OUT/bench.log" | tail -12
-python3 benchmarks/gpu/summarize.py "$OUT/gpu.json" --smoke "$OUT/smoke.jsonl" > "$OUT/gpu.md" && cat "$OUT/gpu.md"
+python3 benchmarks/gpu/summarize.py "$OUT/gpu.json" --smoke "$OUT/smoke.jsonl" --here > "$OUT/gpu.md" && cat "$OUT/gpu.md"

@@ -40,12 +40,17 @@ def _versions() -> str:
     return ", ".join(out)
 
 
-def summarize(data: dict, smoke: list[dict] | None = None) -> str:
+def _clean(text: object, limit: int = 80) -> str:
+    return " ".join(str(text).split()).replace("|", "/")[:limit]
+
+
+def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None = None) -> str:
     groups: dict[str, list[dict]] = defaultdict(list)
     for b in data["benchmarks"]:
         groups[b["group"] or "ungrouped"].append(b)
     device = next((b["extra_info"]["device"] for b in data["benchmarks"] if "device" in b.get("extra_info", {})), "?")
-    lines = [f"# GPU benchmarks: {device}", "", f"Versions: {_versions()}.", "",
+    recorded = next((b["extra_info"]["versions"] for b in data["benchmarks"] if "versions" in b.get("extra_info", {})), None)
+    lines = [f"# GPU benchmarks: {device}", "", f"Versions: {recorded or versions or '(not recorded)'}.", "",
              f"Run at {data.get('datetime', '?')}; machine: {data.get('machine_info', {}).get('cpu', {}).get('brand_raw', '?')}"
              f" ({data.get('machine_info', {}).get('cpu', {}).get('count', '?')} CPUs).", ""]
     headline: list[str] = []
@@ -59,6 +64,14 @@ def summarize(data: dict, smoke: list[dict] | None = None) -> str:
         lines += [f"## {name}", "", "| benchmark | img/s | vs genbench | numeric mode | min s |", "|---|---:|---:|---|---:|"]
         ref = next((_rate(b) for b in rows if "genbench" in b["name"]), None)
         for b in rows:
+            info = b.get("extra_info", {})
+            if "genbench_img_per_s" in info:  # an interleaved genbench / bare pair
+                lines.append(f"| genbench (rounds {', '.join(f'{x:,.0f}' for x in info['genbench_rounds'])}) | "
+                             f"{info['genbench_img_per_s']:,.0f} | 1.00x | | |")
+                lines.append(f"| bare loop (rounds {', '.join(f'{x:,.0f}' for x in info['bare_rounds'])}) | "
+                             f"{info['bare_img_per_s']:,.0f} | {info['bare_img_per_s'] / info['genbench_img_per_s']:.2f}x"
+                             f" | | {b['stats']['min']:.3f} (both) |")
+                continue
             r = _rate(b)
             ratio = f"{r / ref:.2f}x" if r and ref else ""
             mode = b.get("extra_info", {}).get("numeric_mode", "")
@@ -66,8 +79,9 @@ def summarize(data: dict, smoke: list[dict] | None = None) -> str:
                          f"{b['stats']['min']:.3f} |" if r else f"| {b['name']} | | | {mode} | {b['stats']['min']:.3f} |")
         lines.append("")
         if name.startswith("gpu-train"):
-            g = next((_rate(b) for b in rows if "[genbench" in b["name"]), None)
-            bare = next((_rate(b) for b in rows if "[bare" in b["name"]), None)
+            info = rows[0].get("extra_info", {})
+            g = info.get("genbench_img_per_s") or next((_rate(b) for b in rows if "[genbench" in b["name"]), None)
+            bare = info.get("bare_img_per_s") or next((_rate(b) for b in rows if "[bare" in b["name"]), None)
             if g and bare:
                 headline.append(f"- {name.split(' (')[0]}: genbench {g:,.0f} img/s vs bare loop {bare:,.0f} "
                                 f"= {g / bare:.3f}")
@@ -99,7 +113,7 @@ def summarize(data: dict, smoke: list[dict] | None = None) -> str:
                   "|---|---|---|---|---:|---:|"]
         for r in smoke:
             ips = f"{r['train_img_per_s']:,.0f}" if r.get("train_img_per_s") else ""
-            err = f" ({str(r.get('error'))[:80]})" if r["status"] != "ok" else ""
+            err = f" ({_clean(r.get('error'))})" if r["status"] != "ok" else ""
             lines.append(f"| {r['baseline']} | {r['dataset']} | {r['mode']} | {r['status']}{err} | {r['seconds']} | {ips} |")
         lines.append("")
     return "\n".join(lines)
@@ -109,12 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("json")
     ap.add_argument("--smoke", default=None)
+    ap.add_argument("--versions", default=None, help="the run's package versions, when its JSON lacks them")
+    ap.add_argument("--here", action="store_true", help="take the versions from this Python (run where the benchmarks ran)")
     args = ap.parse_args(argv)
     data = json.loads(Path(args.json).read_text())
     smoke = None
     if args.smoke and Path(args.smoke).exists():
         smoke = [json.loads(line) for line in Path(args.smoke).read_text().splitlines() if line.strip()]
-    sys.stdout.write(summarize(data, smoke))
+    sys.stdout.write(summarize(data, smoke, _versions() if args.here else args.versions))
     return 0
 
 
