@@ -64,22 +64,16 @@ def _record_versions(request):
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from genbench.metrics.extractors import sha256_file
-    from genbench.metrics.inception import INCEPTION_FILE, random_inception_state
+    from peers import save_random_inception
 
-    path = tmp_path_factory.mktemp("inception") / INCEPTION_FILE
-    torch.save(random_inception_state(seed=0), path)
-    return path, sha256_file(path)
-
-
-def _images(n: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    return save_random_inception(tmp_path_factory.mktemp("inception"))
 
 
 @pytest.fixture(scope="module")
 def images():
-    return {"extract": _images(N_EXTRACT, 1), "fake": _images(N_FAKE, 2), "real": _images(N_REAL, 3)}
+    from peers import random_images
+
+    return {"extract": random_images(N_EXTRACT, 1), "fake": random_images(N_FAKE, 2), "real": random_images(N_REAL, 3)}
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +93,9 @@ def fidelity_net(weights):
 
 
 def _batches(x: torch.Tensor):
-    for i in range(0, len(x), BATCH):
-        yield x[i : i + BATCH].to(DEV)
+    from peers import batches
+
+    return batches(x, BATCH, DEV)
 
 
 def _timed(benchmark, fn, n_images: int, rounds: int = 1) -> None:
@@ -171,87 +166,40 @@ def test_gpu_extract(benchmark, side, mode, images, genbench_ext, fidelity_net, 
     benchmark.extra_info["numeric_mode"] = mode
 
 
-# --- 2. a full evaluation: 50k samples against precomputed real features ---------------------------
+# --- 2. a full evaluation: 50k samples against precomputed real features (sides in peers.py) -----
+EVAL_GROUP = f"gpu-eval-{N_FAKE}fake-vs-{N_REAL}real (real features precomputed)"
+
+
 def test_gpu_eval_genbench(benchmark, images, genbench_ext):
     """FID + KID + IS + precision/recall (k=3) + density/coverage (k=5), PRDC on the GPU."""
-    from genbench.metrics import FeatureStats, compute_metrics
+    from peers import genbench_side
 
-    benchmark.group = f"gpu-eval-{N_FAKE}fake-vs-{N_REAL}real (real features precomputed)"
-    real = FeatureStats.from_features(*genbench_ext.extract(images["real"], batch_size=BATCH))
-    fake_x = images["fake"]
+    benchmark.group = EVAL_GROUP
+    score = genbench_side(genbench_ext, images["real"], BATCH, DEV)
+    genbench_ext.extract(images["fake"][: 2 * BATCH], batch_size=BATCH)
     out = {}
-
-    def go():
-        fake = FeatureStats.from_features(*genbench_ext.extract(fake_x, batch_size=BATCH))
-        out.update(compute_metrics(real, fake, genbench_ext.metric_suffix, device=DEV)[0])
-
-    genbench_ext.extract(fake_x[: 2 * BATCH], batch_size=BATCH)
-    _timed(benchmark, go, len(fake_x))
-    benchmark.extra_info["metrics"] = sorted(out)
-    benchmark.extra_info["numeric_mode"] = "fp32"
+    _timed(benchmark, lambda: out.update(score(images["fake"])), N_FAKE)
+    benchmark.extra_info.update(metrics=sorted(out), numeric_mode="fp32")
 
 
 def test_gpu_eval_torchmetrics(benchmark, images, weights):
     """torchmetrics FID, KID and IS one after another (each runs its own Inception), TF32 default."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.inception import InceptionScore
-    from torchmetrics.image.kid import KernelInceptionDistance
+    from peers import torchmetrics_side
 
-    benchmark.group = f"gpu-eval-{N_FAKE}fake-vs-{N_REAL}real (real features precomputed)"
-    w = str(weights[0])
-    fid = FrechetInceptionDistance(feature=2048, reset_real_features=False, feature_extractor_weights_path=w,
-                                   antialias=False).to(DEV)
-    # KID and IS take no weights path in torchmetrics 1.9: give them torchmetrics' own Inception module
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    kid_net = NoTrainInceptionV3("inception-v3-compat", ["2048"], w, antialias=False)
-    kid = KernelInceptionDistance(feature=kid_net, subsets=100, subset_size=min(1000, N_REAL, N_FAKE),
-                                  reset_real_features=False).to(DEV)
-    is_net = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], w, antialias=False)
-    isc = InceptionScore(feature=is_net, splits=10).to(DEV)
-    for b in _batches(images["real"]):  # untimed: the real side is precomputed for both
-        fid.update(b, real=True)
-        kid.update(b, real=True)
-    fake_x = images["fake"]
-
-    def go():
-        fid.reset(), kid.reset(), isc.reset()  # keeps the real features (reset_real_features=False)
-        for b in _batches(fake_x):
-            fid.update(b, real=False)
-            kid.update(b, real=False)
-            isc.update(b)
-        fid.compute(), kid.compute(), isc.compute()
-
-    _timed(benchmark, go, len(fake_x))
-    benchmark.extra_info["metrics"] = ["fid", "kid", "is"]
-    benchmark.extra_info["numeric_mode"] = "tf32 (PyTorch default)"
+    benchmark.group = EVAL_GROUP
+    score = torchmetrics_side(weights[0], images["real"], N_FAKE, BATCH, DEV)
+    _timed(benchmark, lambda: score(images["fake"]), N_FAKE)
+    benchmark.extra_info.update(metrics=["fid", "kid", "is"], numeric_mode="tf32 (PyTorch default)")
 
 
 def test_gpu_eval_torch_fidelity(benchmark, images, weights, tmp_path):
     """torch-fidelity calculate_metrics(isc, fid, kid): one shared Inception pass; real side cached."""
-    import torch_fidelity
+    from peers import fidelity_side
 
-    benchmark.group = f"gpu-eval-{N_FAKE}fake-vs-{N_REAL}real (real features precomputed)"
-
-    class Images(torch.utils.data.Dataset):
-        def __init__(self, x):
-            self.x = x
-
-        def __len__(self):
-            return len(self.x)
-
-        def __getitem__(self, i):
-            return self.x[i]
-
-    kwargs = dict(input2=Images(images["real"]), input2_cache_name="genbench-bench-real", cache_root=str(tmp_path),
-                  cache=True, cuda=DEV == "cuda", batch_size=BATCH, isc=True, fid=True, kid=True, verbose=False,
-                  feature_extractor_weights_path=str(weights[0]), kid_subsets=100,
-                  kid_subset_size=min(1000, N_REAL, N_FAKE))
-    torch_fidelity.calculate_metrics(input1=Images(images["fake"][: min(2000, N_FAKE)]), **kwargs)  # fills the real cache
-    fake = Images(images["fake"])
-    _timed(benchmark, lambda: torch_fidelity.calculate_metrics(input1=fake, **kwargs), len(fake))
-    benchmark.extra_info["metrics"] = ["fid", "kid", "is"]
-    benchmark.extra_info["numeric_mode"] = "tf32 (PyTorch default)"
+    benchmark.group = EVAL_GROUP
+    score = fidelity_side(weights[0], images["real"], N_FAKE, BATCH, DEV, tmp_path)
+    _timed(benchmark, lambda: score(images["fake"]), N_FAKE)
+    benchmark.extra_info.update(metrics=["fid", "kid", "is"], numeric_mode="tf32 (PyTorch default)")
 
 
 # --- 3. DCGAN training: genbench's loop vs a bare hand-written loop -------------------------------
