@@ -71,6 +71,7 @@ class ACGAN(GeneratorDiscriminatorState, Baseline):
         "loss": "ns",
         "aux_weight": 1.0,
     }
+    paper_widths: Mapping[str, Any] = {"ngf": 64, "ndf": 64}
     sample_batch: int = 500
 
     def build(self, hp: Mapping[str, Any], data: DataInfo, generator: torch.Generator) -> None:

@@ -135,6 +135,7 @@ class BEGAN(GeneratorDiscriminatorState, Baseline):
         "k0": 0.0,
         "lr_halve_kimg": 0.0,
     }
+    paper_widths: Mapping[str, Any] = {"n": 64}
     evaluate_higher_is_better: Mapping[str, bool] = {"m_global": False}
     sample_batch: int = 250
 

@@ -104,6 +104,7 @@ class CGAN(GeneratorDiscriminatorState, Baseline):
         "init_std": 0.02,
         "loss": "ns",
     }
+    paper_widths: Mapping[str, Any] = {"ngf": 64, "ndf": 64}
     sample_batch: int = 500
 
     def build(self, hp: Mapping[str, Any], data: DataInfo, generator: torch.Generator) -> None:

@@ -119,6 +119,7 @@ class DCGAN(Baseline):
         "loss": "ns",
         "ema_kimg": 0.0,
     }
+    paper_widths: Mapping[str, Any] = {"ngf": 128, "ndf": 128}
     sample_batch: int = 500
 
     # -- construction -------------------------------------------------------------

@@ -128,6 +128,7 @@ class InfoGAN(GeneratorDiscriminatorState, Baseline):
         "fc_dim": 256,
         "g_ch": 64,
     }
+    paper_widths: Mapping[str, Any] = {"fc_dim": 1024, "g_ch": 128}
     sample_batch: int = 500
 
     def build(self, hp: Mapping[str, Any], data: DataInfo, generator: torch.Generator) -> None:

@@ -60,6 +60,7 @@ class LSGAN(CriticGAN):
         "init_std": 0.02,
         "ema_kimg": 0.0,
     }
+    paper_widths: Mapping[str, Any] = {"ngf": 64, "ndf": 64}
 
     def _check(self, hp: Mapping[str, Any], data: DataInfo) -> None:  # type: ignore[override]
         super()._check(hp, data)

@@ -285,6 +285,7 @@ class StyleGANLite(Baseline):
         "ema_kimg": 10.0,
         "ema_rampup": 0.05,
     }
+    paper_widths: Mapping[str, Any] = {"ch": 512}
     sample_batch: int = 250
 
     # -- construction -------------------------------------------------------------

@@ -152,6 +152,16 @@ def _now() -> str:
 
 
 def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str) -> dict[str, Any]:
+def network_width(cls: Any, hparams: dict[str, Any]) -> dict[str, Any] | None:
+    """The paper's widths, the run's, and whether the run's networks are narrower (None: no paper widths)."""
+    paper = dict(getattr(cls, "paper_widths", None) or {})
+    if not paper:
+        return None
+    used = {k: hparams.get(k) for k in paper}
+    narrower = any(isinstance(used[k], (int, float)) and used[k] < v for k, v in paper.items())
+    return {"paper": paper, "used": used, "narrower_than_paper": narrower}
+
+
     commit, dirty = results.git_state()
     ext = prep.extractor
     return {
@@ -173,6 +183,7 @@ def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str
         "checkpoint": None, "checkpoint_step": None, "curve": None, "interval_eval": None,
         "perf": perf_record(spec.perf, spec.device),
     }
+        "network_width": network_width(prep.cls, prep.hparams),
 
 
 CONDITIONAL_TASKS = (TaskKind.CLASS_CONDITIONAL,)

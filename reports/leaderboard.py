@@ -517,6 +517,8 @@ def _display_labels(entries: list[Entry]) -> dict[int, str]:
             if overrides:
                 extra += ", " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
             label = f"{label} [{extra}]"
+        if (e.first.get("network_width") or {}).get("narrower_than_paper"):
+            label += " (narrow nets)"  # the row's network_width says which widths and the paper's
         out[id(e)] = label
     return out
 
