@@ -565,3 +565,6 @@ DATASETS.register(
 
 # --- style transfer: content|style pairs from scikit-image's bundled photographs ------------
 from genbench.bench import style_data as _style_data  # noqa: E402,F401  (registers 'skimage-style')
+
+# --- image-to-image: paired, unpaired and multi-domain translation tasks ----------------------
+from genbench.bench import i2i_data as _i2i_data  # noqa: E402,F401  (registers edges2digits, gray2color, ...)

@@ -21,7 +21,7 @@ import torch
 
 from genbench.baselines.base import Baseline, TaskKind, resolve_baseline
 from genbench.bench import results
-from genbench.bench import style_data
+from genbench.bench import i2i_eval, style_data
 from genbench.bench.datasets import Dataset, load_dataset
 from genbench.bench.evaluation import cached_reference_stats, reference_subset
 from genbench.bench.interval import IntervalEvaluator
@@ -80,12 +80,13 @@ def prepare(spec: RunSpec) -> Prepared:
     if hparams["batch_size"] > train_n:
         raise SpecError(f"batch_size {hparams['batch_size']} exceeds the {train_n} training samples")
     extractor = None
+    i2i = i2i_eval.check_run(cls, dataset)  # image-to-image: shapes and metrics checked in bench/i2i_eval.py
     if cls.task is TaskKind.STYLE_TRANSFER:  # scored on VGG features (bench/style_data.py), no extractor
         style_data.check_style_spec(spec, cls, hparams, dataset)
     elif dataset.info.kind == "image":
         extractor = _load_extractor(spec.protocol, spec.weights_path, device)
         want = (1, *dataset.info.shape[1:]) if _stacked(dataset) else tuple(dataset.info.shape)
-        if not getattr(extractor, "any_size", False) and tuple(extractor.input_shape) != want:
+        if not i2i and not getattr(extractor, "any_size", False) and tuple(extractor.input_shape) != want:
             raise SpecError(
                 f"extractor {extractor.name!r} takes {tuple(extractor.input_shape)} images but "
                 f"dataset {spec.dataset!r} has {dataset.info.shape}; pick a matching --extractor"
@@ -151,7 +152,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str) -> dict[str, Any]:
 def network_width(cls: Any, hparams: dict[str, Any]) -> dict[str, Any] | None:
     """The paper's widths, the run's, and whether the run's networks are narrower (None: no paper widths)."""
     paper = dict(getattr(cls, "paper_widths", None) or {})
@@ -162,6 +162,7 @@ def network_width(cls: Any, hparams: dict[str, Any]) -> dict[str, Any] | None:
     return {"paper": paper, "used": used, "narrower_than_paper": narrower}
 
 
+def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str) -> dict[str, Any]:
     commit, dirty = results.git_state()
     ext = prep.extractor
     return {
@@ -182,8 +183,8 @@ def network_width(cls: Any, hparams: dict[str, Any]) -> dict[str, Any] | None:
         # which state the metrics score, and the interval evaluation (bench/interval.py) if any
         "checkpoint": None, "checkpoint_step": None, "curve": None, "interval_eval": None,
         "perf": perf_record(spec.perf, spec.device),
-    }
         "network_width": network_width(prep.cls, prep.hparams),
+    }
 
 
 CONDITIONAL_TASKS = (TaskKind.CLASS_CONDITIONAL,)
@@ -359,13 +360,18 @@ def _interval_evaluator(prep: Prepared, run_dir: Path, resume: bool) -> Any:
 
     def score(model: Baseline) -> dict[str, Any]:
         scored: dict[str, Any] = {"metrics": {}, "higher_is_better": {}, "metric_seconds": None, "n_real": None}
+        if i2i_eval.is_translation(prep.dataset):  # the interval split's sources, translated
+            i2i_eval.score_run(scored, model, sub, run_dir / "interval")
+            return scored
         condition = eval_condition(sub)
         with precision(prep.spec.perf, device):
             samples = model.sample(ie.n_fake, torch.Generator().manual_seed(prep.spec.eval_seed), condition)
         _score_samples(scored, samples, sub, run_dir / "interval", condition)
         return scored
 
-    if prep.extractor is not None and not _stacked(prep.dataset):
+    if i2i_eval.is_translation(prep.dataset):
+        default = i2i_eval.headline_metric(prep)
+    elif prep.extractor is not None and not _stacked(prep.dataset):
         default = prep.extractor.metric_name("fd")
     else:
         default = "reverse_kl"  # mode-counting datasets: continuous, unlike modes_covered
@@ -402,6 +408,9 @@ def _train_and_score(
     if style:  # content|style pairs of the reference split, scored on VGG features
         style_data.score_style(row, model, prep, run_dir)
         return
+    if i2i_eval.is_translation(prep.dataset):  # the reference split's sources, translated
+        i2i_eval.score_run(row, model, prep, run_dir)
+        return
     eval_gen = torch.Generator().manual_seed(spec.eval_seed)
     watch = Stopwatch(device)
     watch.start()
@@ -431,7 +440,8 @@ def real_data_row(
     if style_data.is_style_dataset(dataset):  # style transfer has no 'real data': a content-copy row
         return style_data.reference_row(dataset, protocol, out_dir, eval_seed, weights_path)
     train_split = dataset.split("train")
-    if protocol.n_fake > len(train_split):
+    i2i = i2i_eval.is_translation(dataset)  # the split's sources fix n, not n_fake
+    if not i2i and protocol.n_fake > len(train_split):
         raise SpecError(f"n_fake {protocol.n_fake} exceeds the {len(train_split)} training samples")
     pseudo = RunSpec(
         baseline="real-data", dataset=dataset_name, budget={"max_steps": 0}, eval_seed=eval_seed,
@@ -445,9 +455,12 @@ def real_data_row(
         return done
     row = _base_row(pseudo, prep, "real data", "reference", f"genbench suite (real-data reference for {dataset_name})")
     row.update(baseline=None, seed=None, stopped_by=None, run_dir=str(run_dir))
-    samples = train_split.x[reference_subset(len(train_split), protocol.n_fake, eval_seed)]
     run_dir.mkdir(parents=True, exist_ok=True)
-    _score_samples(row, samples, prep, run_dir)
+    if i2i:  # real target-domain images in the outputs' place (bench/i2i_eval.py)
+        i2i_eval.score_reference(row, prep, run_dir)
+    else:
+        samples = train_split.x[reference_subset(len(train_split), protocol.n_fake, eval_seed)]
+        _score_samples(row, samples, prep, run_dir)
     results.write_row(run_dir, row)
     results.refresh_results(Path(out_dir))
     return row

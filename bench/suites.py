@@ -53,6 +53,10 @@ QUICK_RUNS: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
     ("stylegan-lite", "mnist", 120, {}),
     ("gan", "ring8", 800, {}),
     ("gan", "grid25", 800, {}),
+    # image-to-image (bench/i2i_data.py), about 30 s each on 2 cores; StarGAN narrower than its default
+    ("pix2pix", "edges2digits", 500, {}),
+    ("cyclegan", "digits2textured", 250, {}),
+    ("stargan", "digit-domains", 180, {"batch_size": 8, "ngf": 8, "ndf": 8, "n_blocks": 3}),
 )
 # Families whose generator at step 0 is shown as the 'untrained' reference row.
 QUICK_UNTRAINED = ("dcgan", "vae", "gan")
@@ -68,10 +72,15 @@ def _paper_widths() -> dict[str, dict[str, Any]]:
 PAPER_WIDTHS: dict[str, dict[str, Any]] = _paper_widths()
 # Runs only in the standard suite: the DCGAN family on 1000-mode stacked MNIST (Metz et al.
 # 2017; PacGAN), scored by modes covered and reverse KL with the MNIST classifier per channel.
-STANDARD_EXTRA: tuple[tuple[str, str, int, dict[str, Any]], ...] = (("dcgan", "stacked-mnist", 1000, {}),)
+STANDARD_EXTRA: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
+    ("dcgan", "stacked-mnist", 1000, {}),
+    ("pix2pix", "gray2color", 1000, {}),  # 64x64 photo patches: FD needs the Inception weights
+)
 # The standard importance-weighted NLL uses k=5000 samples (Burda et al. 2016); the quick suite
 # uses each VAE's default (64), which its row records in `hparams`.
 STANDARD_OVERRIDES: dict[str, dict[str, Any]] = {name: {"iw_k": 5000} for name in ("vae", "beta-vae", "cvae")}
+# StarGAN's quick row is narrower and shallower than its defaults; the standard suite restores them.
+STANDARD_OVERRIDES["stargan"] = {"batch_size": 16, "n_blocks": 6}
 STANDARD_SEEDS = (0, 1, 2)
 STANDARD_STEP_FACTOR = 10  # standard budgets: 10x the quick steps, paper widths, 3 seeds
 # Style transfer, standard suite only (VGG19 on CPU does not fit the quick suite's 15 minutes,

@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "GridError", "atomic_write_bytes", "make_grid", "save_image_grid", "save_points_plot", "save_style_grid",
+    "save_translation_grid",
 ]
 
 
@@ -124,6 +125,35 @@ def save_style_grid(
         raise GridError(f"contents, styles and outputs must have one shape, got {c.shape}, {s.shape}, {o.shape}")
     lines = np.stack([c, s, o], axis=1).reshape(-1, *c.shape[1:]) if c.ndim == 4 else c
     return _save_png(make_grid(lines, nrow=3, padding=padding), path)
+
+
+def save_translation_grid(
+    columns: Any, path: str | os.PathLike, per_line: int | None = None, padding: int = 1, gap: int = 4
+) -> Path:
+    """Image-to-image translation: one strip per example, one tile per stage (e.g. input |
+    output | target), as one PNG. Strips are laid ``per_line`` to a line (default: about
+    square) with ``padding`` black pixels between tiles and ``gap`` white pixels between strips.
+    Columns with 1 channel are repeated to RGB when another column has 3.
+
+    columns: a sequence of uint8 (N, C, H, W) arrays, C in {1, 3}, one N, H and W. Validates
+    before writing: on bad input nothing is written.
+    """
+    cols = [_to_numpy(c, f"column {i}") for i, c in enumerate(columns)]
+    if not cols:
+        raise GridError("save_translation_grid needs at least one column")
+    for i, c in enumerate(cols):
+        if c.dtype != np.uint8 or c.ndim != 4 or c.shape[1] not in (1, 3) or c.shape[0] < 1:
+            raise GridError(f"column {i} must be uint8 (N >= 1, C, H, W) with C in {{1, 3}}, got {c.dtype} {tuple(c.shape)}")
+    if len({(c.shape[0], *c.shape[2:]) for c in cols}) != 1:
+        raise GridError(f"columns must share N, H and W, got shapes {[tuple(c.shape) for c in cols]}")
+    if any(c.shape[1] == 3 for c in cols):
+        cols = [np.repeat(c, 3, axis=1) if c.shape[1] == 1 else c for c in cols]
+    n, ch, h, w = cols[0].shape
+    strips = [make_grid(np.stack([c[i] for c in cols]), nrow=len(cols), padding=padding) for i in range(n)]
+    strips_nchw = np.stack([s.reshape(*s.shape[:2], ch).transpose(2, 0, 1) for s in strips])
+    if per_line is None:
+        per_line = max(1, round(math.sqrt(n * strips_nchw.shape[2] / strips_nchw.shape[3])))
+    return _save_png(make_grid(strips_nchw, nrow=per_line, padding=gap, pad_value=255), path)
 
 
 def save_points_plot(
