@@ -32,7 +32,7 @@ A|B jpg folders), ``horse2zebra`` (CycleGAN's trainA/trainB/testA/testB) and ``c
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class TranslationInfo:
     task: str
     domains: tuple[Domain, ...]
     digit_labels: dict[str, torch.Tensor] | None = None
-    target_digit_labels: dict[str, torch.Tensor] | None = field(default=None)
+    target_digit_labels: dict[str, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

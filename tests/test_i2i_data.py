@@ -15,6 +15,12 @@ OFFLINE = ["edges2digits", "gray2color", "digits2textured", "digit-domains"]
 ON_DISK = ["facades", "edges2shoes", "horse2zebra", "celeba-hair"]
 
 
+def test_every_registered_image_to_image_dataset_is_tested_here():
+    mine = {n for n, e in DATASETS.items() if getattr(e.load, "__module__", "") == d.__name__}
+    assert mine == set(OFFLINE) | set(ON_DISK)
+    assert {n for n in mine if DATASETS.get(n).needs_root} == set(ON_DISK)
+
+
 @pytest.mark.parametrize("name", OFFLINE)
 def test_offline_dataset_layout(name):
     ds = load_dataset(name)

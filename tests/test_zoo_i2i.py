@@ -319,7 +319,7 @@ def test_domain_classifier_weights_and_accuracy():
     ext = load_extractor("digit-domains")
     x, y = i2i_data.domain_classifier_data("test")
     acc = (ext.extract(x)[1].argmax(1) == y).double().mean().item()
-    assert acc >= 0.95 and acc == pytest.approx(info["test_accuracy"], abs=1e-9)
+    assert acc >= 0.95 and acc == pytest.approx(info["test_accuracy"], abs=0.005)  # 5 of 1000 may flip across CPUs
 
 
 # --- grids ---------------------------------------------------------------------------------------------------
@@ -429,3 +429,15 @@ def test_suites_have_rows_for_every_family():
     for family, (ds, _) in FAMILIES.items():
         assert (family, ds) in quick and (family, ds) in standard
     assert ("pix2pix", "gray2color") in standard
+
+
+@pytest.mark.filterwarnings("ignore:sigma1")
+@pytest.mark.parametrize("name,metric", [("cyclegan", "fd_domains_ab"), ("stargan", "fd_domains")])
+def test_interval_evaluation_selects_on_fd_to_the_target_domain(name, metric, tiny_datasets, tmp_path):
+    from genbench.bench.spec import IntervalEval
+
+    spec = spec_for(name, 2, dataset=tiny_datasets[name]).replace(interval_eval=IntervalEval(every=1, select="best"))
+    row = run(spec, tmp_path, progress=False)
+    assert row["status"] == "ok", row["error"]
+    assert row["interval_eval"]["metric"] == metric and [p["step"] for p in row["curve"]] == [1, 2]
+    assert row["checkpoint"] in ("best", "final") and metric in row["metrics"]
