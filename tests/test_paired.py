@@ -81,3 +81,11 @@ def test_lpips_fn_is_averaged_and_checked():
 def test_bad_input(pred, target, match):
     with pytest.raises(ValueError, match=match):
         paired_metrics(pred, target)
+
+
+def test_ssim_in_float32_matches_float64():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 256, (6, 3, 32, 32), generator=g, dtype=torch.uint8)
+    y = (x.int() + torch.randint(-40, 41, x.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+    want = float(ssim_per_image(x.double() / 255, y.double() / 255).mean())
+    assert paired_metrics(x, y)["ssim"] == pytest.approx(want, abs=1e-5)
