@@ -11,8 +11,9 @@ Executors decide where runs execute. ``Executor.run(tasks)`` yields ``(task, row
 finishes; every executor runs a task with ``run_task`` (one spec in, its result row out) and
 turns a worker that died into a ``failed`` row with ``runner.write_failed_row``. The local one,
 ``LocalProcessExecutor``, starts a fresh process per run (forkserver where the platform has it,
-else spawn) with ``threads`` torch threads each; others (Ray, Slurm) plug in with the same
-interface.
+else spawn) with ``threads`` torch threads each; ``bench/executors.py`` adds Ray and Slurm
+(submitit) with the same interface, chosen by the file's ``[executor]`` table or
+``genbench sweep --executor local|ray|slurm``.
 
 TOML sweep file (every key but the first three is optional; unknown keys are errors)::
 
@@ -30,6 +31,24 @@ TOML sweep file (every key but the first three is optional; unknown keys are err
     [baseline_overrides.dcgan]              # hyperparameters of one baseline's runs
     [interval_eval]                         # IntervalEval fields: every, n_fake, split, select, metric
     [perf]                                  # PerfOptions fields
+    [executor]                              # where the runs execute (bench/executors.py, ExecutorConfig):
+    name = "slurm"                          #   local (default) | ray | slurm; --executor overrides it
+    workers = 8                             #   runs at once (local: processes; ray/slurm: default no cap)
+    cpus_per_job = 4                        #   CPUs and torch threads per run
+    gpus_per_job = 1                        #   ray, slurm (runs then need device = "cuda")
+    address = "auto"                        #   ray: a running cluster (default $RAY_ADDRESS, else a local runtime)
+    partition = "gpu"                       #   slurm
+    timeout_min = 240                       #   slurm, required: a job past it is requeued from its checkpoint
+    mem_gb = 32                             #   slurm
+    cluster = "slurm"                       #   slurm: or "local" (submitit's local executor, to try a file)
+    folder = "/shared/submitit/%j"          #   slurm: job logs (default <runs folder>/.submitit/%j)
+    [executor.slurm_additional_parameters]  #   slurm: any sbatch option
+    account = "my-lab"
+
+A named suite on a cluster: a file with ``suite = "standard"`` (instead of the grid keys) and
+only ``name``, ``device``, ``checkpoint_every``, ``data_root`` and ``[executor]`` besides; its
+runs are the suite's, with those settings (``device`` is in the spec hash, so GPU rows are new
+runs). See examples/sweeps/cluster.toml and docs/cluster.md.
 
 YAML files are refused: PyYAML is not a dependency (write the same keys in TOML).
 """
@@ -61,8 +80,9 @@ DONE_STATUSES = ("ok", "diverged")  # a finished row of the same spec hash in on
 WORKER_LOG = "worker.log"
 TOP_KEYS = (
     "name", "baselines", "datasets", "seeds", "budgets", "eval_seed", "device", "checkpoint_every",
-    "data_root", "protocol", "overrides", "baseline_overrides", "interval_eval", "perf",
+    "data_root", "protocol", "overrides", "baseline_overrides", "interval_eval", "perf", "executor", "suite",
 )
+SUITE_KEYS = ("suite", "name", "device", "checkpoint_every", "data_root", "executor")  # a file that names a suite
 
 
 class SweepError(SpecError):
@@ -81,11 +101,13 @@ class SweepTask:
 
 @dataclass
 class Sweep:
-    """A named list of tasks; ``suite`` is set when it came from a named suite (real-data rows)."""
+    """A named list of tasks; ``suite`` is set when it came from a named suite (real-data rows);
+    ``executor``: the file's [executor] table (an ``executors.ExecutorConfig``), or None."""
 
     name: str
     tasks: list[SweepTask]
     suite: Any = None
+    executor: Any = None
 
 
 @dataclass
@@ -153,6 +175,9 @@ def grid_sweep(data: Mapping[str, Any], out_dir: Path | str, default_name: str =
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise SweepError(f"{where}: unknown key(s) {unknown}; known: {sorted(TOP_KEYS)}")
+    executor = _executor_config(data, where)
+    if "suite" in data:
+        return _suite_sweep(data, out_dir, executor, where)
     baselines = _list(data, "baselines", where, str)
     datasets = _list(data, "datasets", where, str)
     seeds = _list(data, "seeds", where, int, default=[0])
@@ -183,10 +208,41 @@ def grid_sweep(data: Mapping[str, Any], out_dir: Path | str, default_name: str =
             tasks.append(SweepTask(spec, str(out_dir), label))
     except SpecError as exc:
         raise SweepError(f"{where}: {exc}") from None
-    name = data.get("name", default_name)
+    return Sweep(_name(data, default_name, where), tasks, executor=executor)
+
+
+def _name(data: Mapping[str, Any], default: str, where: str) -> str:
+    name = data.get("name", default)
     if not isinstance(name, str) or not name:
         raise SweepError(f"{where}: name must be a non-empty string, got {name!r}")
-    return Sweep(name, tasks)
+    return name
+
+
+def _executor_config(data: Mapping[str, Any], where: str) -> Any:
+    if "executor" not in data:
+        return None
+    from genbench.bench.executors import ExecutorConfig
+
+    return ExecutorConfig.from_table(data["executor"], where)
+
+
+def _suite_sweep(data: Mapping[str, Any], out_dir: Path | str, executor: Any, where: str) -> Sweep:
+    """A file that names a suite: the suite's runs with the file's device / checkpoint_every / data_root."""
+    from genbench.bench.suites import SUITES
+
+    extra = sorted(set(data) - set(SUITE_KEYS))
+    if extra:
+        raise SweepError(f"{where}: with suite = ..., only {list(SUITE_KEYS)} are allowed; {extra} belong to a grid "
+                         "(drop 'suite' to define one)")
+    if not isinstance(data["suite"], str) or data["suite"] not in SUITES.names():
+        raise SweepError(f"{where}: suite must be one of {SUITES.names()}, got {data['suite']!r}")
+    suite = SUITES.get(data["suite"])
+    changes = {k: data[k] for k in ("device", "checkpoint_every", "data_root") if k in data}
+    try:
+        tasks = [SweepTask(e.spec.replace(**changes), str(out_dir), e.label, e.kind) for e in suite.entries()]
+    except SpecError as exc:
+        raise SweepError(f"{where}: {exc}") from None
+    return Sweep(_name(data, suite.name, where), tasks, suite, executor)
 
 
 def validate(tasks: Sequence[SweepTask]) -> list[SweepTask]:
@@ -445,8 +501,9 @@ def run_sweep(
     bar = tqdm(total=len(tasks), initial=counts["skipped"], unit="run", desc=sweep.name, disable=not show,
                dynamic_ncols=True)
     say = tqdm.write if show else log
-    say(f"[{sweep.name}] {len(tasks)} runs: {counts['skipped']} already finished, {len(todo)} to run "
-        f"({getattr(executor, 'workers', '?')} workers x {getattr(executor, 'threads', '?')} threads)")
+    where = getattr(executor, "summary", None) or (
+        f"{getattr(executor, 'workers', '?')} workers x {getattr(executor, 'threads', '?')} threads")
+    say(f"[{sweep.name}] {len(tasks)} runs: {counts['skipped']} already finished, {len(todo)} to run ({where})")
     try:
         for i, (task, row) in enumerate(executor.run(todo), 1):
             status = row.get("status", "failed")

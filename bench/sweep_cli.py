@@ -37,9 +37,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--spec", action="append", default=[], metavar="JSON",
                    help="instead of SOURCE: one RunSpec as JSON (as in a row's 'spec'); repeatable")
     p.add_argument("--out", default=None, help="runs folder (default runs/<sweep name>)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--executor", default=None, metavar="NAME",
+                   help="where the runs execute: local (worker processes, the default), ray, slurm (submitit); "
+                   "overrides the file's [executor] name, whose other keys still apply (see docs/cluster.md)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="runs at once (local: worker processes, default 1; ray/slurm: default no cap)")
     p.add_argument("--threads", type=_positive_int, default=None,
-                   help="torch threads per worker (default: usable cores, or $OMP_NUM_THREADS if smaller, / workers)")
+                   help="torch threads (and CPUs) per run (local default: usable cores, or $OMP_NUM_THREADS if "
+                   "smaller, / workers; ray/slurm: [executor] cpus_per_job, default 1)")
     p.add_argument("--leaderboard", default=None, help="also write a leaderboard of the sweep's rows to this folder")
     p.add_argument("--dry-run", action="store_true", help="list the runs and which are already finished; run nothing")
     p.add_argument("--no-progress", action="store_true", help="log one line per run instead of a progress bar")
@@ -75,7 +80,8 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from genbench.bench.sweep import LocalProcessExecutor, finished_row, run_sweep, validate
+    from genbench.bench.executors import compute_hours, make_executor
+    from genbench.bench.sweep import finished_row, run_sweep, validate
 
     sweep = _load(args)
     if args.dry_run:
@@ -86,7 +92,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{state:15} {t.label} | {t.spec.dataset} | seed {t.spec.seed} | {Path(t.out_dir) / t.spec.run_name}")
         print(f"{len(tasks)} runs, {sum(finished_row(t) is not None for t in tasks)} already finished")
         return EXIT_OK
-    executor = LocalProcessExecutor(args.workers, args.threads)
+    executor = make_executor(sweep.executor, sweep.tasks[0].out_dir, name=args.executor, workers=args.workers,
+                             threads=args.threads)
     old = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops the workers and merges results too
     try:
         result = run_sweep(sweep, executor, progress=False if args.no_progress else None)
@@ -95,6 +102,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     c = result.counts
     print(f"[{sweep.name}] done: {c['ok']} ok, {c['failed']} failed, {c['diverged']} diverged, "
           f"{c['skipped']} already finished; rows: {Path(sweep.tasks[0].out_dir) / 'results.jsonl'}")
+    gpus = getattr(executor, "gpus_per_job", 0)
+    h = compute_hours(result.rows, gpus)
+    gpu_h = f" x {gpus} GPU(s) per run = {h['gpu_h']:.2f} GPU-hours" if gpus else ""
+    print(f"[{sweep.name}] compute in the rows: {h['run_h']:.2f} h ({h['train_h']:.2f} training + "
+          f"{h['eval_h']:.2f} evaluation){gpu_h}")
     for row in result.rows:
         if row.get("status") != "ok":
             print(f"  {row['status']}: {row['label']} ({row.get('run_dir')}): {row.get('error')}", file=sys.stderr)
