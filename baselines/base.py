@@ -163,13 +163,21 @@ class Baseline(abc.ABC):
 
     # -- mixed precision (fp16 needs loss scaling; bf16 and fp32 do not) -------------
     amp_scaler: Any = None  # a torch.amp.GradScaler under --amp fp16, set by bench.perf.apply_perf
+    # data-parallel runs (bench/distributed.py): the ranks, and grad_reducer(optimizer), which
+    # averages that optimizer's gradients over the ranks; optimizer_step calls it before stepping.
+    # A model's batches are its rank's slice: the global batch holds len(batch) * world_size images.
+    world_size: int = 1
+    grad_reducer: Any = None
 
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()``, through the GradScaler under fp16 autocast. Use it in train_step."""
         (loss if self.amp_scaler is None else self.amp_scaler.scale(loss)).backward()
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """``optimizer.step()``, skipped by the GradScaler when fp16 gradients overflowed."""
+        """``optimizer.step()``, skipped by the GradScaler when fp16 gradients overflowed; in a
+        data-parallel run the gradients are first averaged over the ranks (``grad_reducer``)."""
+        if self.grad_reducer is not None:
+            self.grad_reducer(optimizer)
         if self.amp_scaler is None:
             optimizer.step()
         else:

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sha256 of custom extractor weights; metrics are then named as a custom extractor's")
     r.add_argument("--data-root", default=None, help="folder with the files of an on-disk dataset")
     r.add_argument("--checkpoint-every", type=_nonneg_int, default=0, help="checkpoint every N steps (0: only at the end)")
+    r.add_argument("--nproc", type=_nonneg_int, default=None,
+                   help="data-parallel processes on this machine (gloo on cpu; nccl with --device cuda, one GPU "
+                   "each); --set batch_size is the global batch. Under torchrun leave it out: WORLD_SIZE is used")
     r.add_argument("--out", default="runs", help="output folder; the run goes to OUT/<baseline>-<dataset>-s<seed>-<hash>")
     r.add_argument("--label", default=None, help="display name in leaderboards (default: the baseline)")
     r.add_argument("--no-resume", action="store_true", help="ignore an existing row/checkpoint of this spec")
@@ -202,6 +205,7 @@ def _describe(name: str, obj: Any) -> dict[str, Any]:
 
 
 def _spec_from_args(args: argparse.Namespace):
+    from genbench.bench.distributed import resolve_world_size
     from genbench.bench.spec import Budget, EvalProtocol, PerfOptions, RunSpec, parse_override
 
     budget = Budget(
@@ -217,14 +221,19 @@ def _spec_from_args(args: argparse.Namespace):
         protocol=EvalProtocol(**proto), device=args.device, data_root=args.data_root,
         checkpoint_every=args.checkpoint_every, weights_path=args.weights,
         perf=PerfOptions(amp=args.amp, channels_last=args.channels_last, compile=args.compile, tf32=args.tf32),
+        world_size=resolve_world_size(getattr(args, "nproc", None)),
     )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from genbench.bench.runner import run
 
+    from genbench.bench.distributed import launch_rank
+
     spec = _spec_from_args(args)
     row = run(spec, args.out, label=args.label, resume=not args.no_resume)
+    if launch_rank() not in (None, 0):  # under torchrun only rank 0 prints
+        return EXIT_OK if row["status"] == "ok" else EXIT_FAILED
     if args.json:
         print(json.dumps(row, indent=2, sort_keys=True, default=str))
     else:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from genbench.baselines.base import Baseline, TaskKind, resolve_baseline
-from genbench.bench import results
+from genbench.bench import distributed, results
 from genbench.bench import i2i_eval, style_data
 from genbench.bench.datasets import Dataset, load_dataset
 from genbench.bench.evaluation import cached_reference_stats, reference_subset
@@ -79,6 +79,7 @@ def prepare(spec: RunSpec) -> Prepared:
     train_n = dataset.info.split_sizes["train"]
     if hparams["batch_size"] > train_n:
         raise SpecError(f"batch_size {hparams['batch_size']} exceeds the {train_n} training samples")
+    distributed.check_spec(spec, hparams["batch_size"])  # world size > 1: divisible batch, device
     extractor = None
     i2i = i2i_eval.check_run(cls, dataset)  # image-to-image: shapes and metrics checked in bench/i2i_eval.py
     if cls.task is TaskKind.STYLE_TRANSFER:  # scored on VGG features (bench/style_data.py), no extractor
@@ -131,6 +132,8 @@ def spec_command(spec: RunSpec, out_dir: Path | str) -> str:
         args += ["--amp", spec.perf.amp]
     args += [flag for flag, on in (("--channels-last", spec.perf.channels_last), ("--compile", spec.perf.compile),
                                    ("--tf32", spec.perf.tf32)) if on]
+    if spec.world_size > 1:
+        args += ["--nproc", str(spec.world_size)]
     args += ["--out", str(out_dir)]
     if spec.interval_eval is not None:  # `genbench run` has no flags for it: the sweep command takes any spec
         blob = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -172,6 +175,7 @@ def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str
         "status": "ok", "error": None, "steps": 0, "kimg": 0.0, "wall_seconds": 0.0,
         "stopped_by": None, "train_img_per_s": None, "sec_per_kimg": None, "sample_img_per_s": None,
         "peak_mem_bytes": None, "device": str(spec.device), "threads": torch.get_num_threads(),
+        "world_size": spec.world_size, "train_img_per_s_per_rank": None,
         "metrics": {}, "higher_is_better": {}, "metric_seconds": None, "n_real": None, "n_fake": None,
         "extractor": ext.name if ext is not None else None,
         "extractor_sha256": ext.weights_sha256 if ext is not None else None,
@@ -188,6 +192,9 @@ def _base_row(spec: RunSpec, prep: Prepared, label: str, kind: str, command: str
 
 
 CONDITIONAL_TASKS = (TaskKind.CLASS_CONDITIONAL,)
+# Scored on a whole split at once (style transfer, image-to-image): in data-parallel runs rank 0
+# scores alone; every other task is scored from samples sharded over the ranks.
+WHOLE_SPLIT_TASKS = (TaskKind.STYLE_TRANSFER, TaskKind.PAIRED, TaskKind.UNPAIRED, TaskKind.MULTI_DOMAIN)
 
 
 def eval_condition(prep: Prepared) -> torch.Tensor | None:
@@ -234,23 +241,36 @@ def _code_accuracy(row: dict[str, Any], model: Baseline, prep: Prepared) -> None
 
 def _score_samples(
     row: dict[str, Any], samples: torch.Tensor, prep: Prepared, run_dir: Path,
-    condition: torch.Tensor | None = None,
+    condition: torch.Tensor | None = None, shard: distributed.Dist | None = None,
 ) -> None:
-    """Sample grid + one feature pass + every metric, written into ``row``."""
+    """Sample grid + one feature pass + every metric, written into ``row``.
+
+    shard (data-parallel evaluation): ``samples`` are this rank's contiguous shard of the n_fake
+    (``condition`` stays whole); features and logits (points and stacked digits: the samples)
+    are gathered to rank 0 in rank order, which alone writes the grid and the metrics, equal to
+    one process's on the same samples.
+    """
     spec, info = prep.spec, prep.dataset.info
-    expect = (spec.protocol.n_fake, *info.shape)
+    n_fake = spec.protocol.n_fake
+    expect = (n_fake if shard is None else shard.shard_size(n_fake), *info.shape)
     want_dtype = torch.uint8 if info.kind == "image" else torch.float32
     if samples.dtype != want_dtype or tuple(samples.shape) != expect:
         raise ValueError(
             f"baseline {spec.baseline!r} sample() returned {samples.dtype} {tuple(samples.shape)}, "
             f"expected {want_dtype} {expect}"
         )
-    if info.kind == "image":
-        save_image_grid(samples[:GRID_N], run_dir / GRID_FILE)
-    else:
-        save_points_plot(samples, run_dir / GRID_FILE, modes=prep.dataset.extras.get("modes"))
+    if shard is not None and (info.kind == "points" or _stacked(prep.dataset)):  # scored at once, on rank 0
+        samples, shard = shard.gather_rows(samples), None
+        if samples is None:
+            return
+    grid = samples[:GRID_N] if shard is None else shard.gather_rows(samples[:GRID_N])
+    if grid is not None:
+        if info.kind == "image":
+            save_image_grid(grid[:GRID_N], run_dir / GRID_FILE)
+        else:
+            save_points_plot(samples, run_dir / GRID_FILE, modes=prep.dataset.extras.get("modes"))
     row["sample_grid"] = GRID_FILE
-    row["n_fake"] = int(samples.shape[0])
+    row["n_fake"] = n_fake
     t0 = time.perf_counter()
     if info.kind == "points":
         ds = prep.dataset
@@ -265,8 +285,12 @@ def _score_samples(
         row["higher_is_better"].update({k: MODES_HIGHER_IS_BETTER[k] for k in values})
         row["metric_seconds"] = time.perf_counter() - t0
         return
-    real = reference_stats(prep.dataset, spec.protocol, prep.extractor, spec.eval_seed)
     feats, logits = prep.extractor.extract(samples)
+    if shard is not None:
+        feats, logits = shard.gather_rows(feats), shard.gather_rows(logits)
+        if feats is None:  # ranks > 0: rank 0 scores
+            return
+    real = reference_stats(prep.dataset, spec.protocol, prep.extractor, spec.eval_seed)
     fake = FeatureStats.from_features(feats, logits)
     settings: dict[str, Any] = {}
     values, hib = compute_metrics(
@@ -297,7 +321,14 @@ def run(
     An existing finished row of the same spec hash is returned as is (resume); an existing
     checkpoint is continued. Bad input raises before anything is written; a failure during
     training or evaluation becomes a row with status 'failed' and the error.
+
+    ``spec.world_size`` > 1 (bench/distributed.py): this call starts that many local ranks,
+    or, under a torchrun launch, joins its process group as one rank; each rank runs this
+    function, rank 0 writes the one row and every rank returns it.
     """
+    ddp = distributed.current()
+    if spec.world_size > 1 and ddp is None and distributed.in_launch():  # torchrun: this process is a rank
+        return distributed.join_launch(run, spec, out_dir, label=label, kind=kind, resume=resume, progress=progress)
     prep = prepare(spec)
     out_dir = Path(out_dir)
     run_dir = out_dir / spec.run_name
@@ -305,6 +336,8 @@ def run(
         done = results.read_row(run_dir)
         if done is not None and done.get("status") == "ok" and (label is None or done.get("label") == label):
             return done
+    if spec.world_size > 1 and ddp is None:
+        return _launch_ranks(spec, out_dir, label=label, kind=kind, resume=resume, progress=progress)
     row = _base_row(spec, prep, label or spec.baseline, kind, spec_command(spec, out_dir))
     row["run_dir"] = str(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -313,8 +346,29 @@ def run(
     except Exception as exc:  # noqa: BLE001 - a crashed run becomes a row, the suite goes on
         row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"
         results.atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+        if ddp is not None:  # the other ranks cannot go on alone: the launch stops them
+            if ddp.is_main:
+                results.write_row(run_dir, row)
+            raise
+    if ddp is not None and not ddp.is_main:
+        return ddp.broadcast_object(None)  # rank 0's row
     results.write_row(run_dir, row)
     results.refresh_results(out_dir)
+    return row if ddp is None else ddp.broadcast_object(row)
+
+
+def _launch_ranks(spec: RunSpec, out_dir: Path, *, label: str | None, kind: str, **kw: Any) -> dict[str, Any]:
+    """Run ``spec`` in ``spec.world_size`` spawned local ranks; rank 0 writes the row. A rank that
+    raises or dies stops the others and makes a 'failed' row (traceback in error.txt)."""
+    run_dir = out_dir / spec.run_name
+    try:
+        distributed.launch(run, spec, out_dir, label=label, kind=kind, **kw)
+    except distributed.RankFailed as exc:
+        results.atomic_write_text(run_dir / "error.txt", exc.traceback)
+        return write_failed_row(spec, out_dir, str(exc), label=label, kind=kind)
+    row = results.read_row(run_dir)
+    if row is None:
+        return write_failed_row(spec, out_dir, "data-parallel ranks exited without writing a row", label=label, kind=kind)
     return row
 
 
@@ -383,19 +437,24 @@ def _train_and_score(
 ) -> None:
     spec = prep.spec
     device = torch.device(spec.device)
+    ddp = distributed.current()  # None, or this rank of a data-parallel run
+    main = ddp is None or ddp.is_main
     style = prep.cls.task is TaskKind.STYLE_TRANSFER
     if style and style_data.skip_without_weights(row, prep):
         return  # "skipped: weights absent": nothing is trained or scored
     model, gen = build_model(prep)
-    evaluator = _interval_evaluator(prep, run_dir, resume)
+    evaluator = _interval_evaluator(prep, run_dir, resume) if main else None
+    # ranks > 0 wait at the loop's barrier while rank 0 evaluates at intervals
+    hook = evaluator if main or spec.interval_eval is None else distributed.idle_hook
     outcome = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen, resume, progress,
-                    hook=evaluator, hook_every=spec.interval_eval.every if evaluator is not None else 0)
+                    hook=hook, hook_every=spec.interval_eval.every if hook is not None else 0)
     row.update(
         status=outcome.status, error=outcome.error, steps=outcome.steps, kimg=outcome.kimg,
         wall_seconds=outcome.wall_seconds, stopped_by=outcome.stopped_by,
         train_img_per_s=outcome.train_img_per_s, peak_mem_bytes=outcome.peak_mem_bytes,
         sec_per_kimg=(1000.0 / outcome.train_img_per_s) if outcome.train_img_per_s else None,
         last_losses=outcome.last_losses,
+        train_img_per_s_per_rank=outcome.train_img_per_s / outcome.world_size if outcome.train_img_per_s else None,
     )
     if outcome.status != "ok":  # no metrics, so no checkpoint they score; the curve up to the end
         if evaluator is not None:
@@ -404,7 +463,11 @@ def _train_and_score(
     row.update(checkpoint="final", checkpoint_step=outcome.steps)
     if evaluator is not None:  # with select='best' this loads the best state into the model
         row.update(evaluator.finish(model, TrainProgress(outcome.steps, outcome.images, outcome.wall_seconds)))
+    if ddp is not None:  # rank 0's state on every rank: its buffers, and with select='best' its best step
+        ddp.broadcast_networks(model)
     model.eval()
+    if not main and prep.cls.task in WHOLE_SPLIT_TASKS:
+        return  # rank 0 scores the whole split alone; run() waits for its row
     if style:  # content|style pairs of the reference split, scored on VGG features
         style_data.score_style(row, model, prep, run_dir)
         return
@@ -416,9 +479,15 @@ def _train_and_score(
     watch.start()
     with torch.no_grad(), precision(spec.perf, device):
         condition = eval_condition(prep)
-        samples = model.sample(spec.protocol.n_fake, eval_gen, condition)
+        if ddp is None:
+            samples = model.sample(spec.protocol.n_fake, eval_gen, condition)
+        else:  # this rank's shard, with the latents one process draws for it
+            samples = ddp.sample_shard(model, spec.protocol.n_fake, eval_gen, condition)
+            ddp.barrier()
     row["sample_img_per_s"] = spec.protocol.n_fake / max(watch.stop(), 1e-9)
-    _score_samples(row, samples, prep, run_dir, condition)
+    _score_samples(row, samples, prep, run_dir, condition, shard=ddp)
+    if not main:
+        return  # rank 0 alone: code accuracy and the model's own metrics on the whole split
     _code_accuracy(row, model, prep)
     test = prep.dataset.split(spec.protocol.split)
     t0 = time.perf_counter()

@@ -250,7 +250,9 @@ class RunSpec:
     ``data_root``, ``checkpoint_every`` and ``weights_path`` (the weights' sha256 is in the
     protocol) do not change the numbers and are left out of the hash; everything else, plus the genbench and protocol versions, is in it.
     ``interval_eval`` (None: no evaluation during training) is hashed only when set, so specs
-    without it keep the hashes they had before the field existed.
+    without it keep the hashes they had before the field existed. ``world_size``: data-parallel
+    ranks (bench/distributed.py; batch_size stays the global batch); per-rank batch statistics
+    change the numbers, so it is hashed when > 1 (and left out at 1, keeping older hashes).
     """
 
     baseline: str
@@ -266,6 +268,7 @@ class RunSpec:
     weights_path: str | None = None
     perf: PerfOptions = field(default_factory=PerfOptions)
     interval_eval: IntervalEval | None = None
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         for name in ("baseline", "dataset"):
@@ -275,6 +278,8 @@ class RunSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise SpecError(f"{name} must be an integer >= 0, got {v!r}")
+        if isinstance(self.world_size, bool) or not isinstance(self.world_size, int) or self.world_size < 1:
+            raise SpecError(f"world_size must be an integer >= 1 (data-parallel ranks), got {self.world_size!r}")
         if isinstance(self.budget, Mapping):
             object.__setattr__(self, "budget", Budget.from_dict(self.budget))
         if isinstance(self.protocol, Mapping):
@@ -302,6 +307,8 @@ class RunSpec:
             del d["perf"]
         if self.interval_eval is None:  # likewise runs made before interval evaluation existed
             del d["interval_eval"]
+        if self.world_size == 1:  # and single-process runs, made before data parallelism existed
+            del d["world_size"]
         d["genbench_version"] = __version__
         d["protocol_version"] = PROTOCOL_VERSION
         return d
@@ -332,6 +339,7 @@ class RunSpec:
             "weights_path": self.weights_path,
             "perf": self.perf.to_dict(),
             "interval_eval": None if self.interval_eval is None else self.interval_eval.to_dict(),
+            "world_size": self.world_size,
         }
 
     @classmethod

@@ -7,6 +7,7 @@ images shown and wall seconds against the Budget; the first limit reached stops 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from genbench.baselines.base import Baseline, Batch
+from genbench.bench import distributed
 from genbench.bench.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from genbench.bench.datasets import Split
 from genbench.bench.perf import precision
@@ -42,6 +44,7 @@ class TrainOutcome:
     peak_mem_bytes: int
     last_losses: dict[str, float] = field(default_factory=dict)
     hook_seconds: float = 0.0  # time spent in the interval hook: in neither wall_seconds nor train_img_per_s
+    world_size: int = 1  # data-parallel ranks; images and train_img_per_s count all of them
 
     @property
     def kimg(self) -> float:
@@ -71,14 +74,22 @@ class BatchStream:
 
     The position (epoch, offset) is the whole state, so a resumed run continues with
     exactly the batches the uninterrupted run would have seen. Incomplete tail batches
-    are dropped.
+    are dropped. ``shard`` (rank, world size): a data-parallel rank's stream yields its rows
+    [rank * b, (rank + 1) * b) of each global batch of ``batch_size``, b = batch_size / world
+    size; every rank holds the same (epoch, offset).
     """
 
     def __init__(
-        self, split: Split, batch_size: int, seed: int, device: torch.device, kind: str, channels_last: bool = False
+        self, split: Split, batch_size: int, seed: int, device: torch.device, kind: str, channels_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if batch_size > len(split):
             raise ValueError(f"batch_size {batch_size} exceeds the {len(split)} training samples")
+        rank, world = shard
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} (the global batch) is not divisible by the world size {world}")
+        self.local = batch_size // world  # rows of each batch this rank trains on
+        self.start = rank * self.local
         self.x = split.x.to(device)
         self.y = None if split.y is None else split.y.to(device)
         self.batch_size, self.seed, self.kind = batch_size, seed, kind
@@ -101,7 +112,7 @@ class BatchStream:
         if self.offset + self.batch_size > len(self.x):
             self.epoch, self.offset = self.epoch + 1, 0
             self._perm = self._permutation(self.epoch)
-        idx = self._perm[self.offset : self.offset + self.batch_size]
+        idx = self._perm[self.offset : self.offset + self.batch_size][self.start : self.start + self.local]
         self.offset += self.batch_size
         x = self.x[idx]
         x = x.float() / 127.5 - 1.0 if self.kind == "image" else x.float()
@@ -163,36 +174,52 @@ def train(
     step's checkpoint, and a checkpoint follows every hook call (so a resumed run and the
     hook's own saved state agree). The time it takes counts neither against the wall budget nor
     in ``train_img_per_s``; it is returned as ``hook_seconds``.
+
+    Inside a data-parallel run (``bench.distributed.current()``) every rank calls this in
+    lockstep: each trains on its slice of the global batch, steps and images count the global
+    batch, rank 0's wall clock decides the wall budget, rank 0 writes the checkpoint (with every
+    rank's RNG state), and the hook (rank 0's evaluator, a no-op elsewhere) ends in a barrier.
     """
     if hook is not None and (isinstance(hook_every, bool) or not isinstance(hook_every, int) or hook_every < 1):
         raise ValueError(f"hook_every must be an integer >= 1 when a hook is given, got {hook_every!r}")
     device = torch.device(spec.device)
     budget = spec.budget
+    ddp = distributed.current()
+    rank, world = (ddp.rank, ddp.world_size) if ddp is not None else (0, 1)
     stream = BatchStream(
-        train_split, int(model.hp["batch_size"]), spec.seed, device, kind, channels_last=spec.perf.channels_last
+        train_split, int(model.hp["batch_size"]), spec.seed, device, kind, channels_last=spec.perf.channels_last,
+        shard=(rank, world),
     )
+    draws: Any = contextlib.nullcontext()
+    if ddp is not None:  # rank 0's networks, gradient averaging, per-rank global RNG; draws of the global batch
+        ddp.attach(model, spec.seed)
+        draws = ddp.train_draws(model.generator, stream.local)
     ckpt_path = Path(run_dir) / CHECKPOINT_FILE
     steps, images, wall = 0, 0, 0.0
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, spec.hash)
         model.load_state_dict(state["model"])
         generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng_ranks"][rank] if "torch_rng_ranks" in state else state["torch_rng"])
         stream.restore(state["stream"])
         steps, images, wall = int(state["steps"]), int(state["images"]), float(state["wall_seconds"])
 
     def checkpoint() -> None:
+        ranks_rng = ddp.gather_object(torch.get_rng_state()) if ddp is not None else None
+        if rank != 0:
+            return
+        extra = {} if ddp is None else {"world_size": world, "torch_rng_ranks": ranks_rng}
         save_checkpoint(
             ckpt_path,
             {
                 "spec_hash": spec.hash, "steps": steps, "images": images, "wall_seconds": wall,
                 "model": model.state_dict(), "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "stream": stream.state(),
+                "torch_rng": torch.get_rng_state(), "stream": stream.state(), **extra,
             },
         )
 
     reset_peak_memory(device)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
     bar = _progress(budget.max_steps, show)
     timed = Stopwatch(device)
     timed_images, status, error, last = 0, "ok", None, {}
@@ -206,13 +233,15 @@ def train(
     while stopped_by is None:
         if local_step == WARMUP_STEPS:
             timed.start()
+        if ddp is not None:  # DDP's broadcast_buffers: every rank starts the step from rank 0's buffers
+            ddp.broadcast_networks(model, parameters=False)
         batches = [stream.next() for _ in range(model.batches_per_step)]
-        with precision(spec.perf, device):
+        with precision(spec.perf, device), draws:
             losses = model.train_step(batches)
         model.amp_update()
         steps += 1
         local_step += 1
-        n_img = sum(len(b) for b in batches)
+        n_img = sum(len(b) for b in batches) * world
         images += n_img
         if local_step > WARMUP_STEPS:
             timed_images += n_img
@@ -220,15 +249,21 @@ def train(
         will_checkpoint = bool(spec.checkpoint_every and steps % spec.checkpoint_every == 0)
         will_hook = hook is not None and steps % hook_every == 0
         wall = time.perf_counter() - t_start
+        if ddp is not None and budget.max_wall_seconds is not None:  # every rank stops at the same step
+            wall = ddp.broadcast_scalar(wall)
         stopped_by = budget.reached(steps, images / 1000.0, wall)
         if will_checkpoint or will_hook or stopped_by is not None or local_step % sync_every == 0:
-            bad_step = watch.first_bad_step()
+            bad_step = own_bad = watch.first_bad_step()
+            if ddp is not None:  # a non-finite loss on any rank stops every rank
+                bad_step = ddp.first_bad_step(own_bad)
             if bad_step is not None:
                 shown = watch.bad_losses or losses
                 status = "diverged"
                 error = f"non-finite loss at step {bad_step}" + (
                     f" (seen at step {steps})" if bad_step != steps else ""
-                ) + ": " + ", ".join(f"{k}={float(v):.4g}" for k, v in shown.items())
+                ) + (f" on another rank (rank {rank}'s losses at step {steps})" if own_bad != bad_step else "") + (
+                    ": " + ", ".join(f"{k}={float(v):.4g}" for k, v in shown.items())
+                )
                 break
         if bar is not None:
             bar.update(1)
@@ -241,6 +276,8 @@ def train(
             t_hook = time.perf_counter()
             hook(model, TrainProgress(steps, images, wall))
             model.train()
+            if ddp is not None:
+                ddp.barrier()
             spent = time.perf_counter() - t_hook
             hook_seconds += spent
             t_start += spent
@@ -255,12 +292,17 @@ def train(
         bar.close()
     if status == "ok":
         last = {k: float(v) for k, v in losses.items()} if local_step else {}
+        if ddp is not None and last:  # the global batch's losses (the same keys on every rank)
+            last = ddp.mean_losses(last)
         checkpoint()
     throughput = timed_images / timed.seconds if timed.seconds > 0 else None
+    peak = peak_memory_bytes(device)
+    if ddp is not None:
+        peak = int(ddp.max_scalar(peak))
     return TrainOutcome(
         status=status, error=error, steps=steps, images=images, wall_seconds=wall,
         stopped_by=stopped_by if status == "ok" else None, train_img_per_s=throughput,
-        peak_mem_bytes=peak_memory_bytes(device), last_losses=last, hook_seconds=hook_seconds,
+        peak_mem_bytes=peak, last_losses=last, hook_seconds=hook_seconds, world_size=world,
     )
 
 
