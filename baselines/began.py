@@ -199,9 +199,9 @@ class BEGAN(GeneratorDiscriminatorState, Baseline):
         self.optimizer_step(self.opt_G)
         lx, lg = float(loss_real.detach()), float(loss_g.detach())
         self.k = update_k(self.k, self.hp["lambda_k"], self.hp["gamma"], lx, lg)
-        self.images += b
+        self.images += b * self.world_size  # global images
         self.steps += 1
-        self._maybe_halve_lr(b)
+        self._maybe_halve_lr(b * self.world_size)
         return {
             "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_real": loss_real.detach(),
             "k": torch.tensor(self.k), "m_global": torch.tensor(m_global(lx, lg, self.hp["gamma"])),

@@ -179,7 +179,7 @@ class DCGAN(Baseline):
         self.optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
         if self.G_ema is not None:
-            self.G_ema.update(len(x))
+            self.G_ema.update(len(x) * self.world_size)  # global images
         self.steps += 1
         return {
             "loss_d": loss_d.detach(),

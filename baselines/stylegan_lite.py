@@ -367,8 +367,9 @@ class StyleGANLite(Baseline):
         self.backward(loss_g)
         self.optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
-        self.steps, self.images = self.steps + 1, self.images + n
-        self._update_ema(n)
+        seen = n * self.world_size  # global images (n is this rank's slice)
+        self.steps, self.images = self.steps + 1, self.images + seen
+        self._update_ema(seen)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": getattr(self, "last_r1", torch.zeros(())),
                 "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 

@@ -119,7 +119,7 @@ class CriticGAN(DCGAN):
         self.optimizer_step(self.opt_G)
         self.D.requires_grad_(True)
         if self.G_ema is not None:
-            self.G_ema.update(n)
+            self.G_ema.update(n * self.world_size)  # global images
         self.steps += 1
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **{k: v.detach() for k, v in stats.items()}}
 
