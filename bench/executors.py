@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -176,6 +177,15 @@ def _log_tail(path: Path, n: int = 3) -> str:
         return f"; no log at {path}"
     lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     return f"; last lines of {path}: " + _short(" | ".join(lines[-n:])) if lines else f"; {path} is empty"
+
+
+def _last_traceback_line(message: str) -> str | None:
+    """'ValueError: ...' from submitit's FailedJobError text, whose traceback sits between two dashed
+    lines (before the paths of the job's logs)."""
+    parts = re.split(r"(?m)^-{10,}$", message)
+    trace = parts[1] if len(parts) >= 3 else message
+    lines = [ln.strip() for ln in trace.splitlines() if ln.strip()]
+    return lines[-1] if lines else None
 
 
 def row_seconds(row: Mapping[str, Any]) -> tuple[float, float]:
@@ -327,9 +337,8 @@ class SlurmExecutor(Executor):
             row = job.result()
             land_row(task, row)
             return row
-        except FailedJobError as exc:  # the job's Python raised: its last traceback line says what
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-            error = lines[-1] if lines else f"job {job.job_id} failed"
+        except FailedJobError as exc:  # the job's Python raised: the last line of its traceback says what
+            error = _last_traceback_line(str(exc)) or f"slurm job {job.job_id} failed; log: {job.paths.stderr}"
         except UncompletedJobError:  # killed, out of memory, out of time and requeues, cancelled
             error = (f"slurm job {job.job_id} ended before returning a row (state {job.state})"
                      f"{_log_tail(job.paths.stderr)}")

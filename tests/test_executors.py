@@ -9,6 +9,7 @@ Ray and submitit tests skip when the package is absent (pip install 'genbench[ra
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -23,7 +24,9 @@ from genbench.bench.executors import (
     EXECUTORS, ExecutorConfig, RayExecutor, SlurmExecutor, compute_hours, land_row, make_executor,
 )
 from genbench.bench.results import RESULTS_FILE, ROW_KEYS, collect_rows, read_jsonl, read_row, row_key
-from genbench.bench.sweep import LocalProcessExecutor, SweepError, grid_sweep, load_sweep, run_sweep
+from genbench.bench.sweep import (
+    LocalProcessExecutor, SweepError, finished_row, grid_sweep, load_sweep, run_sweep,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -167,6 +170,7 @@ def ray_runtime():
 
 
 def _executor(kind, tmp_path, request):
+    """A Ray executor on the module's runtime, or submitit's local executor (with a Slurm-only option)."""
     if kind == "ray":
         request.getfixturevalue("ray_runtime")
         return RayExecutor(workers=None, threads=1)
@@ -180,8 +184,8 @@ def _executor(kind, tmp_path, request):
                                   pytest.param("submitit-local", marks=needs_submitit)])
 def test_cluster_sweep_isolates_failures_and_resumes_by_spec_hash(kind, tmp_path, request):
     """Fine and Dies (its process SIGKILLed, as by the OOM killer) at once: Fine's row is ok, Dies' a
-    failed row that says its worker died; rerunning skips Fine (built once) and retries Dies. (The rerun
-    is on submitit only: skipping is the sweep's, before any executor; a Ray rerun costs ~8 s more.)"""
+    failed row that says its worker died; rerunning skips Fine (built once) and retries Dies (on
+    submitit; on Ray the rows are checked to be what the rerun would skip and retry)."""
     names = ["test_sweep:Fine", "test_sweep:Dies"]
     sweep = grid_sweep(_grid(tmp_path, names), tmp_path / "runs")
     result = run_sweep(sweep, _executor(kind, tmp_path, request), progress=False, log=lambda s: None)
@@ -197,13 +201,37 @@ def test_cluster_sweep_isolates_failures_and_resumes_by_spec_hash(kind, tmp_path
     on_disk = read_jsonl(tmp_path / "runs" / RESULTS_FILE)
     assert sorted((r["label"], r["status"]) for r in on_disk) == sorted((r["label"], r["status"]) for r in result.rows)
     assert len({row_key(r) for r in on_disk}) == len(on_disk) == 2
-    if kind == "ray":
+    assert [finished_row(t) is not None for t in sweep.tasks] == [True, False]  # what a rerun skips and retries
+    if kind == "ray":  # the retry itself is the sweep's, not the executor's; a Ray rerun costs ~8 s more
         return
     again = run_sweep(sweep, _executor(kind, tmp_path, request), progress=False, log=lambda s: None)
     assert again.counts == {"ok": 0, "failed": 1, "diverged": 0, "skipped": 1}
     builds = _builds(tmp_path)  # one line per model built: 2, then Dies again (Fine is never rerun)
     assert len(builds) == 3 and len({b.split()[1] for b in builds}) == 3  # each run in a fresh process
     assert sorted(r["label"] for r in read_jsonl(tmp_path / "runs" / RESULTS_FILE)) == sorted(names)
+
+
+@needs_submitit
+def test_a_job_that_raises_becomes_a_row_with_its_exception(tmp_path):
+    """A job whose Python raises outside the runner (e.g. an import that works here but not on the node):
+    submitit's own FailedJobError, read back to the exception's line."""
+    ex = _executor("submitit-local", tmp_path, None)
+    job = ex.executor.submit(functools.partial(int, "not a number"))  # raises in the job, imports nothing
+    task = grid_sweep(_grid(tmp_path, ["test_sweep:Fine"]), tmp_path / "runs").tasks[0]
+    row = ex._outcome(task, job)
+    assert row["status"] == "failed"
+    assert row["error"] == "ValueError: invalid literal for int() with base 10: 'not a number'"
+    assert read_row(tmp_path / "runs" / task.spec.run_name) == row
+
+
+@needs_ray
+def test_ray_errors_name_the_exception_or_the_death(ray_runtime):
+    ex = RayExecutor()
+    with pytest.raises(ray_runtime.exceptions.RayTaskError) as raised:
+        ray_runtime.get(ray_runtime.remote(lambda: int("not a number")).remote())
+    assert ex._error(raised.value) == "ValueError: invalid literal for int() with base 10: 'not a number'"
+    crashed = ray_runtime.exceptions.WorkerCrashedError()
+    assert ex._error(crashed).startswith("ray worker ended before returning a row (WorkerCrashedError): ")
 
 
 # -- several nodes, one results folder ------------------------------------------------------------------------
