@@ -75,6 +75,10 @@ def _load(args: argparse.Namespace):
     return Sweep("specs", tasks)
 
 
+def _hours(h: float) -> str:
+    return f"{h * 3600:.1f} s" if h < 1 / 30 else f"{h * 60:.1f} min" if h < 2 else f"{h:.2f} h"
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -104,9 +108,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"{c['skipped']} already finished; rows: {Path(sweep.tasks[0].out_dir) / 'results.jsonl'}")
     gpus = getattr(executor, "gpus_per_job", 0)
     h = compute_hours(result.rows, gpus)
-    gpu_h = f" x {gpus} GPU(s) per run = {h['gpu_h']:.2f} GPU-hours" if gpus else ""
-    print(f"[{sweep.name}] compute in the rows: {h['run_h']:.2f} h ({h['train_h']:.2f} training + "
-          f"{h['eval_h']:.2f} evaluation){gpu_h}")
+    gpu_h = f" x {gpus} GPU(s) per run = {h['gpu_h']:.3g} GPU-hours" if gpus else ""
+    print(f"[{sweep.name}] compute in the rows: {_hours(h['run_h'])} ({_hours(h['train_h'])} training + "
+          f"{_hours(h['eval_h'])} evaluation){gpu_h}")
     for row in result.rows:
         if row.get("status") != "ok":
             print(f"  {row['status']}: {row['label']} ({row.get('run_dir')}): {row.get('error')}", file=sys.stderr)
