@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from genbench.bench.executors import (
-    EXECUTORS, ExecutorConfig, RayExecutor, SlurmExecutor, compute_hours, land_row, make_executor,
+    EXECUTORS, ExecutorConfig, RayExecutor, SlurmExecutor, SlurmRun, compute_hours, land_row, make_executor,
 )
 from genbench.bench.results import RESULTS_FILE, ROW_KEYS, collect_rows, read_jsonl, read_row, row_key
 from genbench.bench.sweep import (
@@ -127,6 +127,18 @@ def test_slurm_settings_reach_the_sbatch_script(tmp_path, monkeypatch):
         assert f"#SBATCH {line}" in script, line
     with pytest.raises(SweepError, match=r"gives each job 1 GPU\(s\) but run .* uses device 'cpu'"):
         next(ex.run(grid_sweep(_grid(tmp_path, ["dcgan"]), tmp_path).tasks))
+
+
+@needs_submitit
+def test_a_timed_out_slurm_job_is_requeued_with_the_same_run(tmp_path):
+    """What submitit does on a time limit or preemption (core.utils.DelayedSubmission._checkpoint_function):
+    the job's function says what to resubmit; SlurmRun resubmits itself with the same task."""
+    from submitit.core.utils import DelayedSubmission
+
+    task = grid_sweep(_grid(tmp_path, ["test_sweep:Fine"]), tmp_path).tasks[0]
+    fn = SlurmRun(2, ["/some/path"])
+    again = DelayedSubmission(fn, task)._checkpoint_function()
+    assert isinstance(again, DelayedSubmission) and again.function is fn and again.args == (task,)
 
 
 def test_gpu_hours_are_the_rows_seconds(tmp_path):
