@@ -146,7 +146,8 @@ class IntervalEvaluator:
             torch.set_rng_state(cpu_rng)
             if cuda_rng is not None:
                 torch.cuda.set_rng_state_all(cuda_rng)
-        metrics = {k: float(v) for k, v in scored["metrics"].items()}
+        metrics = {k: float(v) for k, v in scored["metrics"].items()  # numbers only ('skipped: ...' markers out)
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if self.metric not in metrics:
             raise SpecError(
                 f"interval_eval metric {self.metric!r} is not among this run's metrics {sorted(metrics)}; "

@@ -31,6 +31,7 @@ from genbench.bench.timing import Stopwatch
 from genbench.bench.train import TrainProgress, train
 from genbench.metrics import FeatureStats, compute_metrics, load_extractor
 from genbench.metrics.conditional import class_accuracy, code_label_accuracy
+from genbench.metrics.lpips_metrics import diversity_metrics
 from genbench.metrics.modes import MODES_HIGHER_IS_BETTER, mode_metrics, stacked_digit_labels, stacked_mode_metrics
 from genbench.reports.grids import save_image_grid, save_points_plot
 
@@ -303,8 +304,20 @@ def _score_samples(
     row["higher_is_better"].update(hib)
     if condition is not None:
         _class_accuracy(row, logits, condition, prep)
+    _lpips_diversity(row, samples, spec.eval_seed)
     row["metric_seconds"] = time.perf_counter() - t0
     row["n_real"] = int(real.n)
+
+
+def _lpips_diversity(row: dict[str, Any], samples: torch.Tensor, seed: int) -> None:
+    """Mean LPIPS over seeded random pairs of the samples (higher: more diverse), when the AlexNet
+    backbone file is present; else the row says 'skipped: weights absent'. Only the official
+    backbone's number gets a direction, so numbers from other weights are shown, never ranked."""
+    values, provenance = diversity_metrics(samples, seed=seed)
+    row["metrics"].update(values)
+    row["lpips"] = provenance
+    if provenance.get("lpips_official"):
+        row["higher_is_better"].update({k: True for k, v in values.items() if isinstance(v, float)})
 
 
 def run(

@@ -192,3 +192,24 @@ def test_backbone_key_mapping_fits_lpips_slices(net, tv_name):
     assert set(mapped) == set(target.state_dict())
     for key, value in mapped.items():
         assert value.shape == target.state_dict()[key].shape
+
+
+def test_runner_rows_carry_lpips_diversity_or_the_skip_marker(tmp_path, monkeypatch):
+    from genbench.bench import runner
+    from genbench.bench.spec import Budget, EvalProtocol, RunSpec
+
+    monkeypatch.setenv("GENBENCH_WEIGHTS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    spec = RunSpec("dcgan", "mnist", Budget(max_steps=1), overrides={"ngf": 4, "ndf": 4, "batch_size": 16},
+                   protocol=EvalProtocol(n_fake=64))
+    row = runner.run(spec, tmp_path / "runs")
+    assert row["metrics"]["lpips_diversity_alex"] == L.SKIPPED
+    assert "lpips_diversity_alex" not in row["higher_is_better"] and row["lpips"]["lpips_official"] is False
+
+    for official in (True, False):  # only the official backbone's number is ranked
+        monkeypatch.setattr(runner, "diversity_metrics",
+                            lambda s, seed, o=official: ({"lpips_diversity_x": 0.3}, {"lpips_official": o}))
+        row = {"metrics": {}, "higher_is_better": {}}
+        runner._lpips_diversity(row, torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 0)
+        assert row["metrics"] == {"lpips_diversity_x": 0.3}
+        assert row["higher_is_better"] == ({"lpips_diversity_x": True} if official else {})
