@@ -75,6 +75,7 @@ def test_prdc_matches_reference_package(n: int, m: int, d: int, k: int) -> None:
     fake = rng.standard_normal((m, d)) * 1.2 + 0.3
     ours = prdc(real, fake, k=k, chunk_size=64)
     assert ours == pytest.approx(_ref(real, fake, k), abs=1e-12)
+    assert prdc(real, fake, k=k, chunk_size=64, screen=False) == ours  # plain float64 path: same decisions
 
 
 def test_prdc_multi_equals_one_k_at_a_time_and_the_package() -> None:
