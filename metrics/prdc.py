@@ -70,6 +70,7 @@ _U32, _U64 = 2.0**-24, 2.0**-53  # unit roundoffs
 _ETA = 2.0**-40  # relative margin around a squared radius (sqrt rounding needs 4 * _U64)
 _TOP = 32  # nearest columns per row the screen keeps; a row needing more is computed in float64
 _GATHER = 2**19  # float64 elements gathered at once by the per-pair recomputation (4 MiB)
+_GRAIN = 32768  # torch runs elementwise ops on fewer elements serially (at::internal::GRAIN_SIZE)
 
 
 def _as_features(x: Any, name: str, dtype: torch.dtype) -> torch.Tensor:
@@ -188,7 +189,7 @@ def _screens(xs: list[torch.Tensor]) -> list[_Space] | None:
         x32 = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         sq64 = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
         sq32 = torch.empty(x.shape[0], dtype=torch.float32, device=x.device)
-        for start, rows in _row_chunks(x, 256):  # chunks: no full-size temporaries
+        for start, rows in _row_chunks(x, 4096):  # a few large ops (each parallel op may wait on a busy core)
             part = x32[start : start + len(rows)]
             part.copy_(rows - centre)
             sq32[start : start + len(rows)] = (part * part).sum(1)
@@ -241,11 +242,10 @@ def _rows_d2(a: _Space, i: torch.Tensor, b: _Space) -> torch.Tensor:
     return _squared_distances(a.x64[i], b.x64, b.sq64)
 
 
-def _merge_nearest(run_v: torch.Tensor, run_i: torch.Tensor, lo: int, hi: int, v: torch.Tensor, i: torch.Tensor) -> None:
-    """Rows lo:hi of the running lists keep their t smallest values among (run, v) with their columns."""
-    top, pos = torch.cat([run_v[lo:hi], v], 1).topk(run_v.shape[1], dim=1, largest=False)
-    run_i[lo:hi] = torch.cat([run_i[lo:hi], i], 1).gather(1, pos)
-    run_v[lo:hi] = top
+def _serial_rows(width: int) -> int:
+    """Rows per step for (rows, width) bookkeeping arrays small enough that torch runs each op
+    serially: many small parallel ops cost far more than their work on a busy machine."""
+    return max(1, (_GRAIN - 1) // width)
 
 
 def _nearest_lists(s: _Space, t: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,10 +255,9 @@ def _nearest_lists(s: _Space, t: int, chunk_size: int) -> tuple[torch.Tensor, to
     GEMM work): its rows read the strip, and the later rows read the strip's transpose.
     """
     n, dev = s.x64.shape[0], s.x64.device
-    run_v = torch.full((n, t), float("inf"), dtype=torch.float32, device=dev)
-    run_i = torch.zeros((n, t), dtype=torch.int64, device=dev)
     strip = torch.empty(min(chunk_size, n) * n, dtype=torch.float32, device=dev)
     flip = torch.empty_like(strip)
+    row_parts, col_parts = [], []  # (first row, values, columns): each row's t smallest of a strip
     for start, rows in _row_chunks(s.x32, chunk_size):
         c, w = rows.shape[0], n - start
         stop = start + c
@@ -266,11 +265,21 @@ def _nearest_lists(s: _Space, t: int, chunk_size: int) -> tuple[torch.Tensor, to
         local = torch.arange(c, device=dev)
         sb[local, local] = -float("inf")  # self: distance 0, always among the nearest
         v, i = sb.topk(min(t, w), dim=1, largest=False)
-        _merge_nearest(run_v, run_i, start, stop, v, i + start)
+        row_parts.append((start, v, i + start))
         if stop < n:
             tb = flip[: (n - stop) * c].view(n - stop, c).copy_(sb[:, c:].T)
             v, i = tb.topk(min(t, c), dim=1, largest=False)
-            _merge_nearest(run_v, run_i, stop, n, v, i + start)
+            col_parts.append((stop, v, i + start))
+    run_v = torch.empty((n, t), dtype=torch.float32, device=dev)
+    run_i = torch.empty((n, t), dtype=torch.int64, device=dev)
+    for first, v, i in row_parts:  # merge each row's pieces: its strip, and earlier strips' transposes
+        pieces = [(first, v, i)] + [(cs, cv, ci) for cs, cv, ci in col_parts if cs <= first]
+        step = _serial_rows(sum(p[1].shape[1] for p in pieces))
+        for start in range(first, first + v.shape[0], step):
+            stop = min(start + step, first + v.shape[0])
+            top, pos = torch.cat([pv[start - ps : stop - ps] for ps, pv, _ in pieces], 1).topk(t, dim=1, largest=False)
+            run_v[start:stop] = top
+            run_i[start:stop] = torch.cat([pi[start - ps : stop - ps] for ps, _, pi in pieces], 1).gather(1, pos)
     return run_v, run_i
 
 
@@ -287,16 +296,16 @@ def _screened_radii2(s: _Space, ks: list[int], chunk_size: int) -> torch.Tensor:
     run_v, run_i = _nearest_lists(s, t, chunk_size)
     err2_max = 2.0 * float(s.err.max())
     radii2 = torch.empty(len(ks), n, dtype=torch.float64, device=dev)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        c, local = stop - start, torch.arange(stop - start, device=dev)
+    step = _serial_rows(t * len(ks))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
         vals, idx = run_v[start:stop].double(), run_i[start:stop]
-        is_self = idx == (start + local)[:, None]  # first in each list (its S is -inf): distance 0
+        is_self = idx == torch.arange(start, stop, device=dev)[:, None]  # first in each list (S = -inf): 0
         upper = vals.clamp(min=0.0)  # ascending, like vals
         lower = (vals - 2.0 * s.err[start:stop, None] - 2.0 * s.err[idx]).clamp_(min=0.0)
         # a column outside the list has lower >= vals[:, -1] - err2 - err2_max: beyond every hi below
         over = vals[:, -1] <= upper[:, top] + 2.0 * s.err[start:stop] + err2_max if t < n else \
-            torch.zeros(c, dtype=torch.bool, device=dev)
+            torch.zeros(stop - start, dtype=torch.bool, device=dev)
         lower_sorted = lower.sort(dim=1).values
         open_sets, below_counts = [], []
         for k in ks:
@@ -307,16 +316,15 @@ def _screened_radii2(s: _Space, ks: list[int], chunk_size: int) -> torch.Tensor:
         r, p = need.nonzero(as_tuple=True)
         exact = torch.where(is_self, 0.0, float("inf")).to(torch.float64)
         exact[r, p] = _pairs_d2(s, start + r, s, idx[r, p])
-        block = torch.stack([
+        radii2[:, start:stop] = torch.stack([
             torch.where(open_k, exact, float("inf")).sort(dim=1).values.gather(1, (k - below_k)[:, None])[:, 0]
             for k, open_k, below_k in zip(ks, open_sets, below_counts)
         ])
-        if over.any():  # more candidates than the screen kept: those rows in float64 throughout
-            o = over.nonzero()[:, 0]
-            full = _rows_d2(s, start + o, s)
-            full[torch.arange(len(o), device=dev), start + o] = 0.0
-            block[:, o] = full.topk(top + 1, dim=1, largest=False).values[:, ks].T
-        radii2[:, start:stop] = block
+        over_rows = start + over.nonzero()[:, 0]
+        for o in over_rows.split(chunk_size):  # more candidates than the screen kept: float64 rows
+            full = _rows_d2(s, o, s)
+            full[torch.arange(len(o), device=dev), o] = 0.0
+            radii2[:, o] = full.topk(top + 1, dim=1, largest=False).values[:, ks].T
     return radii2
 
 
@@ -336,48 +344,51 @@ def _screened_cross(
     fr2_max = float(fake_r2.max())
     slack = 1.01 * _U32 * (s_bound + 2.0 * fr2_max)
     w32 = torch.where(fake_r2 > 0, fake_r2.float(), torch.full_like(fake_r2, -float("inf"), dtype=torch.float32))
-    fake_hits = torch.zeros(n_k, m, dtype=torch.int64, device=dev)
+    z_sure = -_ETA * fr2_max - slack  # min_j z_ij < z_sure: i surely inside a fake ball
+    z_hi = 2.0 * real.err + err2_max + _ETA * fr2_max + slack  # z_ij > z_hi_i: i surely outside ball j
+    near_v = torch.empty((n, t), dtype=torch.float32, device=dev)
+    near_i = torch.empty((n, t), dtype=torch.int64, device=dev)
     recalled = torch.zeros(n_k, n, dtype=torch.bool, device=dev)
-    covered = torch.zeros(n_k, n, dtype=torch.bool, device=dev)
     buf = torch.empty(min(chunk_size, n), m, dtype=torch.float32, device=dev)
     zbuf = torch.empty_like(buf)
     for start, rows in _row_chunks(real.x32, chunk_size):
-        c = rows.shape[0]
-        sb = _screen_block(real, start, start + c, fake, buf[:c])
-        vals, idx = sb.topk(t, dim=1, largest=False)
-        vals = vals.double()
-        err2 = 2.0 * real.err[start : start + c]
+        stop = start + rows.shape[0]
+        sb = _screen_block(real, start, stop, fake, buf[: stop - start])
+        torch.topk(sb, t, dim=1, largest=False, out=(near_v[start:stop], near_i[start:stop]))
+        for ki in range(n_k):  # recall: real i inside fake ball j
+            z = torch.sub(sb, w32[ki][None, :], out=zbuf[: stop - start])
+            zmin = z.amin(1).double()
+            recalled[ki, start:stop] = zmin < z_sure
+            unsure = ((zmin >= z_sure) & (zmin <= z_hi[start:stop])).nonzero()[:, 0]
+            if len(unsure):
+                recalled[ki, start + unsure] = _recall_rows(real, start + unsure, fake, z[unsure],
+                                                            z_hi[start + unsure], fake_r[ki], t)
+    # precision, density, coverage: fake j inside real ball i, from each row's t smallest S
+    fake_hits = torch.zeros(n_k, m, dtype=torch.int64, device=dev)
+    covered = torch.zeros(n_k, n, dtype=torch.bool, device=dev)
+    step = _serial_rows(t)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        vals, idx = near_v[start:stop].double(), near_i[start:stop]
+        err2 = 2.0 * real.err[start:stop]
         for ki in range(n_k):
-            # precision, density, coverage: fake j inside real ball i
-            r2, r = real_r2[ki, start : start + c], real_r[ki, start : start + c]
+            r2, r = real_r2[ki, start:stop], real_r[ki, start:stop]
             live = r2 > 0  # a ball of radius 0 holds nothing
             lo = torch.where(live, r2 * (1 - _ETA), -float("inf"))  # S < lo: surely inside
             hi = torch.where(live, r2 * (1 + _ETA) + err2 + err2_max, -float("inf"))  # S > hi: surely not
-            over = vals[:, -1] <= hi if t < m else torch.zeros(c, dtype=torch.bool, device=dev)
+            over = vals[:, -1] <= hi if t < m else torch.zeros(stop - start, dtype=torch.bool, device=dev)
             sure = (vals < lo[:, None]) & ~over[:, None]
             maybe = (vals <= hi[:, None]) & ~sure & ~over[:, None]
             sr, sp = sure.nonzero(as_tuple=True)
             mr, mp = maybe.nonzero(as_tuple=True)
             ok = _pairs_d2(real, start + mr, fake, idx[mr, mp]).sqrt() < r[mr]
-            in_rows, in_cols = [sr, mr[ok]], [idx[sr, sp], idx[mr, mp][ok]]
-            if over.any():  # more candidates than the screen kept: those rows in float64 throughout
-                o = over.nonzero()[:, 0]
-                orow, ocol = (_rows_d2(real, start + o, fake).sqrt_() < r[o, None]).nonzero(as_tuple=True)
+            in_rows, in_cols = [start + sr, start + mr[ok]], [idx[sr, sp], idx[mr, mp][ok]]
+            for o in (start + over.nonzero()[:, 0]).split(chunk_size):  # more than t open: float64 rows
+                orow, ocol = (_rows_d2(real, o, fake).sqrt_() < real_r[ki, o, None]).nonzero(as_tuple=True)
                 in_rows.append(o[orow])
                 in_cols.append(ocol)
-            rows_in, cols_in = torch.cat(in_rows), torch.cat(in_cols)
-            fake_hits[ki] += torch.bincount(cols_in, minlength=m)
-            covered[ki, start + rows_in] = True
-            # recall: real i inside fake ball j
-            z = torch.sub(sb, w32[ki][None, :], out=zbuf[:c])
-            zmin = z.amin(1).double()
-            sure_rows = zmin < -_ETA * fr2_max - slack
-            z_hi = err2 + err2_max + _ETA * fr2_max + slack  # z_ij > z_hi: i surely outside ball j
-            recalled[ki, start : start + c] = sure_rows
-            unsure = (~sure_rows & (zmin <= z_hi)).nonzero()[:, 0]
-            if len(unsure):
-                recalled[ki, start + unsure] = _recall_rows(real, start + unsure, fake, z[unsure], z_hi[unsure],
-                                                            fake_r[ki], t)
+            fake_hits[ki] += torch.bincount(torch.cat(in_cols), minlength=m)
+            covered[ki, torch.cat(in_rows)] = True
     return fake_hits, recalled, covered
 
 

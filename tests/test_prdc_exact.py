@@ -141,9 +141,11 @@ def test_overflow_paths_forced(monkeypatch) -> None:
 
     monkeypatch.setattr(P, "_TOP", 4)
     monkeypatch.setattr(P, "_rows_d2", counting)
-    for name in ("gauss", "lattice-duplicates"):
+    # shells with k=3: lists of 8 (itself + 7 of the 8 near-tied shell points), the 8th must be found
+    for name, ks in (("gauss", (3, 5)), ("lattice-duplicates", (3, 5)), ("shells-near-ties", (3,))):
         real, fake = DATA[name]
-        assert prdc_multi(real, fake, (3, 5), chunk_size=64) == prdc_multi(real, fake, (3, 5), screen=False)
+        for a, b in ((real, fake), (fake, real)):
+            assert prdc_multi(a, b, ks, chunk_size=64) == prdc_multi(a, b, ks, screen=False)
     assert calls["rows"] > 0
 
 
