@@ -84,12 +84,7 @@ class ACGAN(GeneratorDiscriminatorState, Baseline):
         with seeded_init(generator) as cpu_g:
             self.G = init_dcgan_(DCGANGenerator(hp["z_dim"] + self.k, shape, hp["ngf"]), cpu_g, hp["init_std"])
             self.D = init_dcgan_(ACDiscriminator(shape, hp["ndf"], self.k), cpu_g, hp["init_std"])
-        self.G.to(self.device)
-        self.D.to(self.device)
-        betas = (hp["beta1"], hp["beta2"])
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr"], betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=hp["lr"], betas=betas)
-        self.steps = 0
+        self.place_and_optimize(hp["lr"], hp["lr"], (hp["beta1"], hp["beta2"]))
 
     def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """z float32 (B, z_dim), y int64 (B,) -> images float32 (B, C, S, S) in [-1, 1]."""

@@ -140,12 +140,7 @@ class InfoGAN(GeneratorDiscriminatorState, Baseline):
             self.G = init_dcgan_(InfoGenerator(in_dim, shape, hp["fc_dim"], hp["g_ch"]), cpu_g, hp["init_std"])
             D = InfoDiscriminator(shape, hp["k_cat"], hp["n_cont"], hp["fc_dim"])
             self.D = init_dcgan_(D, cpu_g, hp["init_std"])
-        self.G.to(self.device)
-        self.D.to(self.device)
-        betas = (hp["beta1"], hp["beta2"])
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr_g"], betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=hp["lr_d"], betas=betas)
-        self.steps = 0
+        self.place_and_optimize(hp["lr_g"], hp["lr_d"], (hp["beta1"], hp["beta2"]))
 
     @staticmethod
     def _check(hp: Mapping[str, Any], data: DataInfo) -> None:

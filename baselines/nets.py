@@ -161,6 +161,14 @@ class GeneratorDiscriminatorState:
 
     counters: tuple[tuple[str, type], ...] = (("steps", int),)
 
+    def place_and_optimize(self, lr_g: float, lr_d: float, betas: tuple[float, float]) -> None:
+        """Move G and D to the model's device, give each its Adam optimizer, and zero the step count."""
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=betas)
+        self.steps = 0
+
     def train(self) -> None:
         self.G.train()
         self.D.train()

@@ -283,13 +283,8 @@ class Pix2Pix(GeneratorDiscriminatorState, Baseline):
         with seeded_init(generator) as cpu_g:
             self.G = init_dcgan_(UNetGenerator(c, c, s, hp["ngf"], hp["dropout"]), cpu_g, hp["init_std"])
             self.D = init_dcgan_(PatchGAN(2 * c, hp["ndf"], n_down), cpu_g, hp["init_std"])
-        self.G.to(self.device)
-        self.D.to(self.device)
+        self.place_and_optimize(hp["lr"], hp["lr"], (hp["beta1"], hp["beta2"]))
         self.G.set_dropout_generator(self.generator)
-        betas = (hp["beta1"], hp["beta2"])
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr"], betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=hp["lr"], betas=betas)
-        self.steps = 0
 
     @property
     def patch_size(self) -> int:

@@ -124,12 +124,7 @@ class StarGAN(GeneratorDiscriminatorState, Baseline):
         with seeded_init(generator):
             self.G = ResnetGenerator(c + self.k, c, hp["ngf"], hp["n_blocks"], norm="instance-affine", pad="zeros", kernel=4)
             self.D = StarGANDiscriminator(c, h, self.k, hp["ndf"])
-        self.G.to(self.device)
-        self.D.to(self.device)
-        betas = (hp["beta1"], hp["beta2"])
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr"], betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=hp["lr"], betas=betas)
-        self.steps = 0
+        self.place_and_optimize(hp["lr"], hp["lr"], (hp["beta1"], hp["beta2"]))
 
     def generate(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """float32 (B, C, S, S) images, int64 (B,) target domains -> float32 (B, C, S, S) in [-1, 1]."""
