@@ -7,7 +7,7 @@
   are interchangeable with uncompiled runs), and a GradScaler on the model for fp16.
 - ``precision(perf, device)``: the context that train steps and sampling run in (TF32 flags and
   autocast); everything it changed is restored on exit, so feature extraction, which runs
-  outside it, is plain fp32 with TF32 off (``exact_fp32_mode``).
+  outside it, is plain fp32 with TF32 off (``FeatureExtractor.extract`` sets ``tf32_mode(False)``).
 - ``perf_record(...)``: the settings in force, for the row.
 """
 
@@ -67,11 +67,6 @@ def precision(perf: PerfOptions, device: torch.device) -> Iterator[None]:
         else:
             with torch.autocast(device.type, dtype=AMP_DTYPES[perf.amp]):
                 yield
-
-
-def exact_fp32_mode() -> contextlib.AbstractContextManager:
-    """Plain fp32 (TF32 off): what feature extraction and every metric run under."""
-    return tf32_mode(False)
 
 
 def device_name(device: torch.device | str) -> str:

@@ -135,7 +135,7 @@ class FiniteWatch:
         vals = torch.stack([torch.as_tensor(v).detach().to(self.device, torch.float32).reshape(()) for v in losses.values()])
         bad = ~torch.isfinite(vals).all()
         new = bad & (self.first_bad < 0)
-        self.first_bad = torch.where(new, torch.full_like(self.first_bad, step), self.first_bad)
+        self.first_bad = torch.where(new, step, self.first_bad)
         if self.device.type != "cuda" and bool(new):  # CPU: no queue to drain, keep the losses
             self.bad_losses = {k: v.detach() for k, v in losses.items()}
 

@@ -18,4 +18,4 @@ timeout "${BENCH_S:-260}" python3 -m pytest benchmarks/test_bench_gpu.py --bench
   --benchmark-columns=min,median,rounds --benchmark-json "$OUT/gpu.json" ${BENCH_K:+-k "$BENCH_K"} > "$OUT/bench.log" 2>&1
 echo "bench exit $?" >> "$OUT/bench.log"
 grep -E "passed|failed|error|Error" "$OUT/bench.log" | tail -12
-python3 benchmarks/gpu/summarize.py "$OUT/gpu.json" --smoke "$OUT/smoke.jsonl" --here > "$OUT/gpu.md" && cat "$OUT/gpu.md"
+python3 benchmarks/gpu/summarize.py "$OUT/gpu.json" --smoke "$OUT/smoke.jsonl" > "$OUT/gpu.md" && cat "$OUT/gpu.md"

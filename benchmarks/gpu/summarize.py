@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from importlib import metadata
 from pathlib import Path
 
 
@@ -22,22 +21,6 @@ def _rate(b: dict) -> float | None:
     if "img_per_s" in info:
         return float(info["img_per_s"])
     return None
-
-
-def _versions() -> str:
-    out = []
-    for pkg in ("torch", "torchvision", "torchmetrics", "torch-fidelity", "genbench"):
-        try:
-            out.append(f"{pkg} {metadata.version(pkg)}")
-        except metadata.PackageNotFoundError:
-            out.append(f"{pkg} (not installed)")
-    try:
-        import torch
-
-        out.append(f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
-    except ImportError:  # pragma: no cover
-        pass
-    return ", ".join(out)
 
 
 def _clean(text: object, limit: int = 80) -> str:
@@ -124,13 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("json")
     ap.add_argument("--smoke", default=None)
     ap.add_argument("--versions", default=None, help="the run's package versions, when its JSON lacks them")
-    ap.add_argument("--here", action="store_true", help="take the versions from this Python (run where the benchmarks ran)")
     args = ap.parse_args(argv)
     data = json.loads(Path(args.json).read_text())
     smoke = None
     if args.smoke and Path(args.smoke).exists():
         smoke = [json.loads(line) for line in Path(args.smoke).read_text().splitlines() if line.strip()]
-    sys.stdout.write(summarize(data, smoke, _versions() if args.here else args.versions))
+    sys.stdout.write(summarize(data, smoke, args.versions))
     return 0
 
 
