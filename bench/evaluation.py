@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from genbench.bench.datasets import Dataset, load_dataset
-from genbench.metrics import FeatureStats, compute_metrics, load_extractor, stats_key
+from genbench.metrics import FeatureStats, compute_metrics, cuda_or_none, load_extractor, stats_key
 from genbench.metrics.evaluate import GROUPS, select_metrics
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -274,7 +274,7 @@ def cached_reference_stats(
             pass  # unreadable or stale: recompute and replace it
     x = rows.x if n == len(rows) else rows.x[reference_subset(len(rows), n, seed)]
     feats, logits = ext.extract(x, device=device)
-    stats = FeatureStats.from_features(feats, logits, meta=meta)
+    stats = FeatureStats.from_features(feats, logits, meta=meta, device=cuda_or_none(device))
     stats.save(path)
     return path, False, stats
 
@@ -319,7 +319,7 @@ def _stats_of(side: Side, ext: Any, batch_size: int, device: str) -> FeatureStat
     except ValueError as e:
         raise _fail(side.role, side.path, str(e)) from None
     feats, logits = ext.extract(side.images, batch_size=batch_size, device=device)
-    return FeatureStats.from_features(feats, logits)
+    return FeatureStats.from_features(feats, logits, device=cuda_or_none(device))
 
 
 def evaluate(
@@ -363,7 +363,7 @@ def evaluate(
     values, higher = compute_metrics(
         real_stats, fake_stats, ext.metric_suffix if ext else FEATURES_SUFFIX, seed=seed, metrics=groups,
         names=getattr(ext, "metric_names", None), details=details,
-        device=device if torch.device(device).type == "cuda" else None,
+        device=cuda_or_none(device),
     )
     return {
         "metrics": values, "higher_is_better": higher, "unavailable": unavailable,

@@ -29,7 +29,7 @@ from genbench.bench.perf import apply_perf, check_perf, perf_record, precision
 from genbench.bench.spec import EvalProtocol, RunSpec, SpecError
 from genbench.bench.timing import Stopwatch
 from genbench.bench.train import TrainProgress, train
-from genbench.metrics import FeatureStats, compute_metrics, load_extractor
+from genbench.metrics import FeatureStats, compute_metrics, cuda_or_none, load_extractor
 from genbench.metrics.conditional import class_accuracy, code_label_accuracy
 from genbench.metrics.lpips_metrics import diversity_metrics
 from genbench.metrics.modes import MODES_HIGHER_IS_BETTER, mode_metrics, stacked_digit_labels, stacked_mode_metrics
@@ -292,12 +292,12 @@ def _score_samples(
         if feats is None:  # ranks > 0: rank 0 scores
             return
     real = reference_stats(prep.dataset, spec.protocol, prep.extractor, spec.eval_seed)
-    fake = FeatureStats.from_features(feats, logits)
+    gpu = cuda_or_none(spec.device)  # statistics, KID and PRDC on the GPU for GPU runs
+    fake = FeatureStats.from_features(feats, logits, device=gpu)
     settings: dict[str, Any] = {}
     values, hib = compute_metrics(
         real, fake, prep.extractor.metric_suffix, pr_k=spec.protocol.pr_k, is_splits=spec.protocol.is_splits,
-        seed=spec.eval_seed, names=prep.extractor.metric_names, details=settings,
-        device=spec.device if torch.device(spec.device).type == "cuda" else None,
+        seed=spec.eval_seed, names=prep.extractor.metric_names, details=settings, device=gpu,
     )
     row["metric_settings"] = settings
     row["metrics"].update(values)

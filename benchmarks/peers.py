@@ -44,15 +44,20 @@ def batches(x: torch.Tensor, batch: int, device: str):
         yield x[i : i + batch].to(device)
 
 
-def genbench_side(ext: Any, real_x: torch.Tensor, batch: int, device: str) -> Callable[[torch.Tensor], dict]:
-    from genbench.metrics import FeatureStats, compute_metrics
+def genbench_side(ext: Any, real_x: torch.Tensor, batch: int, device: str, allow_tf32: bool = False,
+                  channels_last: bool = False) -> Callable[[torch.Tensor], dict]:
+    """genbench's scorer: exact fp32 extraction by default; allow_tf32/channels_last are extract()'s
+    speed options (TF32 is what the peers run by default on Ampere and later)."""
+    from genbench.metrics import FeatureStats, compute_metrics, cuda_or_none
 
-    real = FeatureStats.from_features(*ext.extract(real_x, batch_size=batch, device=device))
-    prdc_device = device if torch.device(device).type == "cuda" else None
+    opts = {"batch_size": batch, "device": device, "allow_tf32": allow_tf32, "channels_last": channels_last}
+
+    gpu = cuda_or_none(device)  # statistics, KID and PRDC on the GPU
+    real = FeatureStats.from_features(*ext.extract(real_x, **opts), device=gpu)
 
     def score(fake_x: torch.Tensor) -> dict:
-        fake = FeatureStats.from_features(*ext.extract(fake_x, batch_size=batch, device=device))
-        return compute_metrics(real, fake, ext.metric_suffix, device=prdc_device)[0]
+        fake = FeatureStats.from_features(*ext.extract(fake_x, **opts), device=gpu)
+        return compute_metrics(real, fake, ext.metric_suffix, device=gpu)[0]
 
     return score
 

@@ -18,6 +18,7 @@ like with like. ``extra_info`` carries img/s (and, for the matmul probe, TFLOP/s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -159,7 +160,8 @@ def test_gpu_extract(benchmark, side, mode, images, genbench_ext, fidelity_net, 
     else:
         fn = _extract_torchmetrics(weights)
     x = images["extract"]
-    with tf32_mode(mode == "tf32"):  # genbench sets its own mode inside extract(); peers inherit this
+    # genbench sets its own mode inside extract(); a peer's "default" side keeps PyTorch's flags
+    with contextlib.nullcontext() if "default" in side else tf32_mode(mode == "tf32"):
         fn(x[: 2 * BATCH])  # warm-up: cuDNN algorithm choice, allocator
         _sync()
         _timed(benchmark, lambda: fn(x), len(x), rounds=2)
@@ -170,16 +172,23 @@ def test_gpu_extract(benchmark, side, mode, images, genbench_ext, fidelity_net, 
 EVAL_GROUP = f"gpu-eval-{N_FAKE}fake-vs-{N_REAL}real (real features precomputed)"
 
 
-def test_gpu_eval_genbench(benchmark, images, genbench_ext):
-    """FID + KID + IS + precision/recall (k=3) + density/coverage (k=5), PRDC on the GPU."""
+EVAL_MODES = {"fp32": (False, False), "tf32-channels_last": (True, True)}
+
+
+@pytest.mark.parametrize("mode", list(EVAL_MODES))
+def test_gpu_eval_genbench(benchmark, mode, images, genbench_ext):
+    """FID + KID + IS + precision/recall (k=3) + density/coverage (k=5); statistics, KID and PRDC
+    on the GPU. fp32 is genbench's default; tf32-channels_last is extract()'s opt-in speed mode
+    (the peers' default numeric mode)."""
     from peers import genbench_side
 
     benchmark.group = EVAL_GROUP
-    score = genbench_side(genbench_ext, images["real"], BATCH, DEV)
-    genbench_ext.extract(images["fake"][: 2 * BATCH], batch_size=BATCH)
+    tf32, cl = EVAL_MODES[mode]
+    score = genbench_side(genbench_ext, images["real"], BATCH, DEV, allow_tf32=tf32, channels_last=cl)
+    genbench_ext.extract(images["fake"][: 2 * BATCH], batch_size=BATCH, allow_tf32=tf32, channels_last=cl)
     out = {}
     _timed(benchmark, lambda: out.update(score(images["fake"])), N_FAKE)
-    benchmark.extra_info.update(metrics=sorted(out), numeric_mode="fp32")
+    benchmark.extra_info.update(metrics=sorted(out), numeric_mode="tf32" if tf32 else "fp32")
 
 
 def test_gpu_eval_torchmetrics(benchmark, images, weights):
@@ -192,14 +201,19 @@ def test_gpu_eval_torchmetrics(benchmark, images, weights):
     benchmark.extra_info.update(metrics=["fid", "kid", "is"], numeric_mode="tf32 (PyTorch default)")
 
 
-def test_gpu_eval_torch_fidelity(benchmark, images, weights, tmp_path):
-    """torch-fidelity calculate_metrics(isc, fid, kid): one shared Inception pass; real side cached."""
+@pytest.mark.parametrize("mode", ["default(tf32)", "fp32"])
+def test_gpu_eval_torch_fidelity(benchmark, mode, images, weights, tmp_path):
+    """torch-fidelity calculate_metrics(isc, fid, kid): one shared Inception pass; real side cached.
+    default(tf32): PyTorch's default flags; fp32: TF32 off around the call, like genbench's default."""
     from peers import fidelity_side
 
+    from genbench.bench.timing import tf32_mode
+
     benchmark.group = EVAL_GROUP
-    score = fidelity_side(weights[0], images["real"], N_FAKE, BATCH, DEV, tmp_path)
-    _timed(benchmark, lambda: score(images["fake"]), N_FAKE)
-    benchmark.extra_info.update(metrics=["fid", "kid", "is"], numeric_mode="tf32 (PyTorch default)")
+    with contextlib.nullcontext() if mode != "fp32" else tf32_mode(False):
+        score = fidelity_side(weights[0], images["real"], N_FAKE, BATCH, DEV, tmp_path)
+        _timed(benchmark, lambda: score(images["fake"]), N_FAKE)
+    benchmark.extra_info.update(metrics=["fid", "kid", "is"], numeric_mode="fp32" if mode == "fp32" else "tf32 (PyTorch default)")
 
 
 # --- 3. DCGAN training: genbench's loop vs a bare hand-written loop -------------------------------

@@ -32,7 +32,7 @@ from genbench.metrics.frechet import frechet_distance
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kid import kid
 from genbench.metrics.prdc import prdc
-from genbench.metrics.stats import FeatureStats, stats_key
+from genbench.metrics.stats import FeatureStats, cuda_or_none, stats_key
 
 __all__ = [
     "EXTRACTORS",
@@ -40,6 +40,7 @@ __all__ = [
     "ExtractorSpec",
     "FeatureExtractor",
     "FeatureStats",
+    "cuda_or_none",
     "METRICS",
     "MetricInfo",
     "compute_metrics",

@@ -119,6 +119,7 @@ def kid(
     subset_size: int = 1000,
     seed: int = 0,
     indices: Sequence[tuple[Any, Any]] | None = None,
+    device: str | torch.device | None = None,
 ) -> tuple[float, float]:
     """(mean, std) KID of fake (M, D) against real (N, D) features, computed in float64.
 
@@ -127,6 +128,8 @@ def kid(
       docstring (the field's protocol, Binkowski et al. 2018 App. D; torch-fidelity defaults).
     indices: optional injected draws, a sequence of (real_rows, fake_rows) integer arrays of
       equal length m >= 2 with distinct rows; then subsets/subset_size/seed are ignored.
+    device: where the kernel blocks are computed, still in float64 (None: the CPU; a GPU runs the
+      100 subsets of 1000 in milliseconds, the CPU in seconds).
     KID can be slightly negative when the sets match (unbiased estimator). Raises ValueError
     for NaN/inf, mismatched dims, fewer than 2 samples or bad indices.
     """
@@ -143,6 +146,9 @@ def kid(
     else:
         draws = _check_indices(indices, n, m_fake)
     m = len(draws[0][0])
+    if device is not None:
+        real, fake = real.to(device), fake.to(device)
+        draws = [(torch.as_tensor(ri, device=real.device), torch.as_tensor(fi, device=real.device)) for ri, fi in draws]
     if (n + m_fake) <= FULL_GRAM_MAX_ROWS and (n + m_fake) ** 2 < 3 * len(draws) * m * m:
         both = torch.cat([real, fake])
         gram = _poly(both, both)  # every kernel value once; subsets gather from it

@@ -35,6 +35,11 @@ def _as_2d_float(x: Any, name: str) -> torch.Tensor:
     return t
 
 
+def cuda_or_none(device: Any) -> Any:
+    """``device`` when it is a CUDA device, else None: where the float64 statistics are worth moving."""
+    return device if device is not None and torch.device(device).type == "cuda" else None
+
+
 @dataclass
 class FeatureStats:
     """Statistics of one set of features.
@@ -64,10 +69,12 @@ class FeatureStats:
         logits: Any | None = None,
         keep_features: bool = True,
         meta: dict[str, Any] | None = None,
+        device: str | torch.device | None = None,
     ) -> "FeatureStats":
         """Build stats from float (N, D) features (N >= 2) and optional float (N, K) logits.
 
-        Mean and covariance are computed in float64; features and logits are stored as float32.
+        Mean and covariance are computed in float64 (on ``device``, the CPU when None: a GPU
+        does 50k x 2048 in milliseconds); features and logits are stored as float32 on the CPU.
         Raises ValueError for a wrong shape, NaN/inf, N < 2 or logits of another length.
         """
         feats = _as_2d_float(features, "features")
@@ -78,14 +85,14 @@ class FeatureStats:
             logits = _as_2d_float(logits, "logits").float()
             if logits.shape[0] != n:
                 raise ValueError(f"logits have {logits.shape[0]} rows but features have {n}; pass the same samples")
-        x = feats.double()
+        x = feats.to(device or "cpu").double()
         mean = x.mean(0)
         xc = x - mean
         cov = (xc.T @ xc) / (n - 1)
         return cls(
             n=n,
-            mean=mean.numpy(),
-            cov=cov.numpy(),
+            mean=mean.cpu().numpy(),
+            cov=cov.cpu().numpy(),
             features=feats.float().contiguous() if keep_features else None,
             logits=logits,
             meta=dict(meta or {}),

@@ -109,6 +109,23 @@ def test_kid_gram_and_per_subset_paths_agree(monkeypatch) -> None:
     assert kid(real, fake, subsets=30, subset_size=100) == pytest.approx(fast, rel=1e-10, abs=1e-13)
 
 
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("gram", [True, False])
+def test_kid_on_a_device_equals_the_default(monkeypatch, device, gram) -> None:
+    """device= moves the float64 kernels (index draws too) and changes nothing but summation order."""
+    import sys
+
+    if not gram:
+        monkeypatch.setattr(sys.modules["genbench.metrics.kid"], "FULL_GRAM_MAX_ROWS", 0)
+    real, fake = _feats(150, 12, 6), _feats(140, 12, 7, shift=0.2)
+    ref = kid(real, fake, subsets=20, subset_size=90, seed=3)
+    got = kid(real, fake, subsets=20, subset_size=90, seed=3, device=device)
+    assert got == pytest.approx(ref, rel=1e-10, abs=1e-13)
+
 def test_kid_effective_subset_size() -> None:
     assert effective_subset_size(500, 2000) == 500 and effective_subset_size(5000, 3000, 1000) == 1000
     draws = subset_indices(50, 40, subsets=3, subset_size=1000, seed=0)

@@ -144,6 +144,15 @@ def test_feature_stats_matches_numpy() -> None:
     assert s.features.dtype == torch.float32 and s.features.shape == (50, 5)
 
 
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_feature_stats_on_a_device_equals_the_default(device) -> None:
+    feats = torch.from_numpy(np.random.default_rng(1).standard_normal((80, 6)).astype(np.float32))
+    ref, got = FeatureStats.from_features(feats), FeatureStats.from_features(feats, device=device)
+    assert got.mean.dtype == np.float64 and got.cov.dtype == np.float64 and got.features.device.type == "cpu"
+    np.testing.assert_allclose(got.mean, ref.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.cov, ref.cov, rtol=1e-10, atol=1e-14)
+
 def test_feature_stats_save_load_roundtrip(tmp_path) -> None:
     g = torch.Generator().manual_seed(0)
     s = FeatureStats.from_features(torch.randn(20, 4, generator=g), torch.randn(20, 10, generator=g),

@@ -1,6 +1,6 @@
 """Markdown summary of a pytest-benchmark JSON from benchmarks/test_bench_gpu.py (or the CPU benchmarks).
 
-    python benchmarks/gpu/summarize.py gpu.json [--smoke smoke.jsonl] > reports/benchmarks/gpu.md
+    python benchmarks/gpu/summarize.py gpu.json [gpu-2.json ...] [--smoke smoke.jsonl] > reports/benchmarks/gpu.md
 
 One table per benchmark group: each row's throughput (extra_info img/s, or 1 / min time), and its
 ratio to the group's first genbench row; then the derived headline numbers (peak fraction of
@@ -104,11 +104,14 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("json")
+    ap.add_argument("json", nargs="+", help="one or more pytest-benchmark JSON files (parts of one run)")
     ap.add_argument("--smoke", default=None)
     ap.add_argument("--versions", default=None, help="the run's package versions, when its JSON lacks them")
     args = ap.parse_args(argv)
-    data = json.loads(Path(args.json).read_text())
+    parts = [json.loads(Path(p).read_text()) for p in args.json if Path(p).exists()]
+    if not parts:
+        ap.error(f"none of {args.json} exists")
+    data = dict(parts[0], benchmarks=[b for part in parts for b in part["benchmarks"]])
     smoke = None
     if args.smoke and Path(args.smoke).exists():
         smoke = [json.loads(line) for line in Path(args.smoke).read_text().splitlines() if line.strip()]
