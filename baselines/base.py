@@ -180,15 +180,22 @@ class Baseline(abc.ABC):
             self.grad_reducer(optimizer)
         if self.amp_scaler is None:
             optimizer.step()
-        else:
-            self.amp_scaler.step(optimizer)
-            self._amp_stepped = True
+            return
+        stepped = self.__dict__.setdefault("_amp_stepped", set())
+        if id(optimizer) in stepped:
+            # a second step of this optimizer within one train_step (WGAN's and StarGAN's n_critic
+            # critic steps): the GradScaler allows one step per optimizer between updates, so the
+            # loss scale is updated first, as after each critic step in a plain loop
+            self.amp_update()
+        self.amp_scaler.step(optimizer)
+        stepped.add(id(optimizer))
 
     def amp_update(self) -> None:
         """Called by the loop after each train_step: adapts the fp16 loss scale."""
-        if self.amp_scaler is not None and getattr(self, "_amp_stepped", False):
+        stepped = self.__dict__.get("_amp_stepped")
+        if self.amp_scaler is not None and stepped:
             self.amp_scaler.update()
-            self._amp_stepped = False
+            stepped.clear()
 
     # -- helpers for subclasses -----------------------------------------------------
     def train(self) -> None:  # noqa: D401 - mode switches for subclasses with BN / dropout

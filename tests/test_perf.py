@@ -116,3 +116,25 @@ def test_fp16_scaler_helpers_scale_and_step(monkeypatch):
     assert float(w) == pytest.approx(1.0 - 0.1 * 2.0)
     model.amp_update()
     assert model.amp_scaler.get_scale() == pytest.approx(1024.0)
+
+
+def _every_trained_family() -> list[tuple[str, RunSpec]]:
+    from test_train_loop import LOOP_NAMES, make_spec
+    from test_zoo_i2i import FAMILIES, spec_for
+
+    return [(n, make_spec(n, 3)) for n in LOOP_NAMES] + [(n, spec_for(n, 3)) for n in sorted(FAMILIES)]
+
+
+@pytest.mark.parametrize("name,spec", _every_trained_family(), ids=[n for n, _ in _every_trained_family()])
+def test_every_family_trains_under_a_loss_scaler(name, spec, tmp_path):
+    """fp16's GradScaler allows one step per optimizer between updates; WGAN and StarGAN step their
+    critic n_critic times per train_step (found on the GPU: 'step() has already been called since
+    the last update()'). A CPU GradScaler drives the same code path here; autocast stays off."""
+    from genbench.bench.train import train
+
+    prep = prepare(spec)
+    model, gen = build_model(prep)
+    model.amp_scaler = torch.amp.GradScaler("cpu", init_scale=256.0)
+    out = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, tmp_path, gen, progress=False)
+    assert out.status == "ok" and out.steps == 3
+    assert model.amp_scaler.get_scale() == pytest.approx(256.0)  # finite gradients: the scale never backs off
