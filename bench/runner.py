@@ -320,6 +320,15 @@ def _lpips_diversity(row: dict[str, Any], samples: torch.Tensor, seed: int) -> N
         row["higher_is_better"].update({k: True for k, v in values.items() if isinstance(v, float)})
 
 
+def _known_failure_hint(spec: RunSpec, exc: BaseException) -> str:
+    """What to do about a failure that is PyTorch's, not the model's (seen on the GPU machine)."""
+    if spec.perf.compile and "convolution_backward" in str(exc) and "stride" in str(exc):
+        return (" [a torch.compile bug on CUDA: the meta kernel of convolution_backward predicts the wrong "
+                "strides (pytorch/pytorch#171622; hit by DCGAN's ConvTranspose2d generator on torch 2.11, "
+                "an H200); run without --compile]")
+    return ""
+
+
 def run(
     spec: RunSpec,
     out_dir: Path | str = "runs",
@@ -357,7 +366,7 @@ def run(
     try:
         _train_and_score(row, prep, run_dir, resume, progress)
     except Exception as exc:  # noqa: BLE001 - a crashed run becomes a row, the suite goes on
-        row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}" + _known_failure_hint(spec, exc)
         results.atomic_write_text(run_dir / "error.txt", traceback.format_exc())
         if ddp is not None:  # the other ranks cannot go on alone: the launch stops them
             if ddp.is_main:

@@ -112,37 +112,55 @@ class BatchStream:
         if self.offset + self.batch_size > len(self.x):
             self.epoch, self.offset = self.epoch + 1, 0
             self._perm = self._permutation(self.epoch)
-        idx = self._perm[self.offset : self.offset + self.batch_size][self.start : self.start + self.local]
+        idx = self._perm[self.offset : self.offset + self.batch_size]
+        if self.local != self.batch_size:
+            idx = idx[self.start : self.start + self.local]
         self.offset += self.batch_size
-        x = self.x[idx]
-        x = x.float() / 127.5 - 1.0 if self.kind == "image" else x.float()
+        x = self.x[idx].float()  # the gather copies: in place below is safe, and is x / 127.5 - 1 exactly
+        if self.kind == "image":
+            x = x.div_(127.5).sub_(1.0)
         if self.memory_format is torch.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return Batch(x=x, y=None if self.y is None else self.y[idx])
 
 
 class FiniteWatch:
-    """Remembers the first step whose losses held a NaN/inf, without a host sync per step on GPUs."""
+    """Remembers the first step whose losses held a NaN/inf, without a host sync per step on GPUs.
+
+    ``observe`` only keeps the step's (detached) losses; ``first_bad_step`` checks every step kept
+    since the last check in one stacked test (a handful of kernels and one host read, however many
+    steps), so the per-step cost is a list append: on a GPU the loop stays ahead of the device.
+    """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.pending: list[tuple[int, dict[str, torch.Tensor]]] = []
+        self.first_bad: int | None = None
         self.bad_losses: dict[str, torch.Tensor] = {}
 
     def observe(self, step: int, losses: dict[str, torch.Tensor]) -> None:
-        if not losses:
-            return
-        vals = torch.stack([torch.as_tensor(v).detach().to(self.device, torch.float32).reshape(()) for v in losses.values()])
-        bad = ~torch.isfinite(vals).all()
-        new = bad & (self.first_bad < 0)
-        self.first_bad = torch.where(new, step, self.first_bad)
-        if self.device.type != "cuda" and bool(new):  # CPU: no queue to drain, keep the losses
-            self.bad_losses = {k: v.detach() for k, v in losses.items()}
+        if losses and self.first_bad is None:
+            self.pending.append((step, {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in losses.items()}))
+
+    def _finite_rows(self) -> list[bool]:
+        vals = [v for _, d in self.pending for v in d.values()]
+        widths = {len(d) for _, d in self.pending}
+        if len(widths) == 1 and all(isinstance(v, torch.Tensor) and v.dim() == 0 and v.device == self.device
+                                    for v in vals):  # the usual case: one stacked test
+            ok = torch.isfinite(torch.stack(vals)).view(len(self.pending), -1).all(1)  # stack promotes dtypes
+            return ok.tolist()
+        return [all(bool(torch.isfinite(v).all()) if isinstance(v, torch.Tensor) else math.isfinite(float(v))
+                    for v in d.values()) for _, d in self.pending]
 
     def first_bad_step(self) -> int | None:
         """Host read (a sync on GPUs): the first non-finite step, or None."""
-        step = int(self.first_bad)
-        return None if step < 0 else step
+        if self.first_bad is None and self.pending:
+            for (step, losses), ok in zip(self.pending, self._finite_rows()):
+                if not ok:
+                    self.first_bad, self.bad_losses = step, losses
+                    break
+            self.pending = []
+        return self.first_bad
 
 
 def _progress(total_steps: int | None, enabled: bool):

@@ -97,6 +97,25 @@ def test_finite_watch_reports_the_first_bad_step_even_when_read_late():
     assert clean.first_bad_step() is None
 
 
+@pytest.mark.parametrize("stacked", [True, False])
+def test_finite_watch_checks_many_steps_at_once(stacked):
+    """The stacked test (0-d tensors, same keys: mixed float dtypes promote, a float64 loss beyond
+    float32's range is finite) and the fallback (a python float, changing keys) agree."""
+    w = FiniteWatch(torch.device("cpu"))
+    big = torch.tensor(1e300, dtype=torch.float64)
+    for step in range(1, 8):
+        bad = step == 5
+        losses = {"a": torch.tensor(float("inf") if bad else 1.0, dtype=torch.bfloat16), "b": big}
+        if not stacked:
+            losses = {"a": 1.0, "b": big} if not bad else {"a": float("nan"), "b": big, "c": torch.tensor(0.0)}
+        w.observe(step, losses)
+        if step == 2:
+            assert w.first_bad_step() is None and w.pending == []  # a check empties the pending steps
+    assert w.first_bad_step() == 5 and set(w.bad_losses) >= {"a", "b"}
+    w.observe(9, {"a": torch.tensor(float("nan"))})
+    assert w.first_bad_step() == 5 and w.pending == []  # the first stays first; nothing more is kept
+
+
 def test_perf_record_names_the_device():
     rec = perf_record(PerfOptions(), "cpu")
     assert rec["device_name"] and rec["amp"] == "off" and rec["tf32_eval"] is False
@@ -138,3 +157,18 @@ def test_every_family_trains_under_a_loss_scaler(name, spec, tmp_path):
     out = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, tmp_path, gen, progress=False)
     assert out.status == "ok" and out.steps == 3
     assert model.amp_scaler.get_scale() == pytest.approx(256.0)  # finite gradients: the scale never backs off
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_compile_stride_bug_row_says_what_to_do(compiled, tmp_path, monkeypatch):
+    """The message torch 2.11 gave on the H200 for dcgan --compile (an inductor bug, not ours)."""
+    import genbench.bench.runner as runner
+
+    def broken(*a, **k):
+        raise AssertionError("expected size 32==32, stride 196==1 at dim=1\\n"
+                             "Error in op: torch.ops.aten.convolution_backward.default")
+
+    monkeypatch.setattr(runner, "_train_and_score", broken)
+    row = run(_spec(compile=compiled), tmp_path)
+    assert row["status"] == "failed" and row["error"].startswith("AssertionError: expected size")
+    assert ("pytorch/pytorch#171622" in row["error"]) is compiled

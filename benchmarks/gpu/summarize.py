@@ -23,6 +23,22 @@ def _rate(b: dict) -> float | None:
     return None
 
 
+def _label(b: dict) -> str:
+    """A row's name: its parameter id when that names the side, else 'side [id]'."""
+    name = b["name"]
+    if "[" not in name:
+        return name.removeprefix("test_gpu_")
+    base, param = name.split("[", 1)
+    param = param.rstrip("]")
+    if any(k in param for k in ("genbench", "fidelity", "torchmetrics", "bare")):
+        return param
+    return f"{base.removeprefix('test_gpu_eval_').removeprefix('test_gpu_').replace('_', '-')} [{param}]"
+
+
+def _mode(b: dict) -> str:
+    return b.get("extra_info", {}).get("numeric_mode", "").split(" ")[0]
+
+
 def _clean(text: object, limit: int = 80) -> str:
     return " ".join(str(text).split()).replace("|", "/")[:limit]
 
@@ -58,7 +74,7 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
             r = _rate(b)
             ratio = f"{r / ref:.2f}x" if r and ref else ""
             mode = b.get("extra_info", {}).get("numeric_mode", "")
-            lines.append(f"| {b['name'].split('[')[-1].rstrip(']')} | {r:,.0f} | {ratio} | {mode} | "
+            lines.append(f"| {_label(b)} | {r:,.0f} | {ratio} | {mode} | "
                          f"{b['stats']['min']:.3f} |" if r else f"| {b['name']} | | | {mode} | {b['stats']['min']:.3f} |")
         lines.append("")
         if name.startswith("gpu-train"):
@@ -70,21 +86,19 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
                                 f"= {g / bare:.3f}")
         else:
             for b in rows:
-                if "genbench" not in b["name"]:
-                    r, mode = _rate(b), b.get("extra_info", {}).get("numeric_mode", "")
-                    same = next((_rate(x) for x in rows if "genbench" in x["name"]
-                                 and x.get("extra_info", {}).get("numeric_mode", "").split(" ")[0] == mode.split(" ")[0]
-                                 and "channels_last" not in x["name"]), None)
-                    if r and same:
-                        headline.append(f"- {name}: genbench / {b['name'].split('[')[-1].rstrip(']')} "
-                                        f"(same numeric mode) = {same / r:.2f}x")
+                if "genbench" in b["name"] or not _rate(b):
+                    continue
+                mode = _mode(b)
+                for g in rows:  # every genbench row in the same numeric mode as this peer row
+                    if "genbench" in g["name"] and _rate(g) and _mode(g) == mode:
+                        headline.append(f"- {name}: {_label(g)} / {_label(b)} ({mode}) = {_rate(g) / _rate(b):.2f}x")
     if peak and flops:
         lines += ["## Peak fraction", "", f"bf16 matmul 8192^3 measured: {peak:.0f} TFLOP/s; Inception-v3 forward "
                   f"(299x299, counted by FlopCounterMode): {flops / 1e9:.2f} GFLOP/image.", ""]
         for b in groups.get(next((g for g in groups if g.startswith("gpu-inception-extract")), ""), []):
             r = _rate(b)
             if r:
-                lines.append(f"- {b['name'].split('[')[-1].rstrip(']')}: {r * flops / 1e12:.1f} TFLOP/s = "
+                lines.append(f"- {_label(b)}: {r * flops / 1e12:.1f} TFLOP/s = "
                              f"{100 * r * flops / 1e12 / peak:.1f}% of the bf16 peak")
         lines.append("")
     if headline:
