@@ -137,6 +137,10 @@ def _check_devices(tasks: Sequence[SweepTask], gpus_per_job: int, executor: str)
         if on_gpu and gpus_per_job == 0:
             raise SweepError(f"run {task.label!r} uses device {task.spec.device!r} but the {executor} executor gives "
                              "its jobs no GPU: set gpus_per_job in [executor]")
+        if on_gpu and gpus_per_job < task.spec.world_size:
+            raise SweepError(f"run {task.label!r} trains on {task.spec.world_size} data-parallel ranks, one GPU each, "
+                             f"but the {executor} executor gives its jobs {gpus_per_job}: set gpus_per_job = "
+                             f"{task.spec.world_size} in [executor]")
         if not on_gpu and gpus_per_job > 0:
             raise SweepError(f"the {executor} executor gives each job {gpus_per_job} GPU(s) but run {task.label!r} "
                              f"uses device {task.spec.device!r}: set device = \"cuda\" in the sweep file, "

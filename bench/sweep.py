@@ -26,6 +26,7 @@ TOML sweep file (every key but the first three is optional; unknown keys are err
     device = "cpu"
     checkpoint_every = 0
     data_root = "/data"                     # on-disk datasets
+    world_size = 1                          # data-parallel ranks per run (one GPU each with device = "cuda")
     [protocol]                              # EvalProtocol fields (n_fake, extractor, split, ...)
     [overrides]                             # hyperparameters of every run
     [baseline_overrides.dcgan]              # hyperparameters of one baseline's runs
@@ -46,7 +47,7 @@ TOML sweep file (every key but the first three is optional; unknown keys are err
     account = "my-lab"
 
 A named suite on a cluster: a file with ``suite = "standard"`` (instead of the grid keys) and
-only ``name``, ``device``, ``checkpoint_every``, ``data_root`` and ``[executor]`` besides; its
+only ``name``, ``device``, ``checkpoint_every``, ``data_root``, ``world_size`` and ``[executor]`` besides; its
 runs are the suite's, with those settings (``device`` is in the spec hash, so GPU rows are new
 runs). See examples/sweeps/cluster.toml and docs/cluster.md.
 
@@ -81,8 +82,9 @@ WORKER_LOG = "worker.log"
 TOP_KEYS = (
     "name", "baselines", "datasets", "seeds", "budgets", "eval_seed", "device", "checkpoint_every",
     "data_root", "protocol", "overrides", "baseline_overrides", "interval_eval", "perf", "executor", "suite",
+    "world_size",
 )
-SUITE_KEYS = ("suite", "name", "device", "checkpoint_every", "data_root", "executor")  # a file that names a suite
+SUITE_KEYS = ("suite", "name", "device", "checkpoint_every", "data_root", "world_size", "executor")  # names a suite
 
 
 class SweepError(SpecError):
@@ -197,6 +199,7 @@ def grid_sweep(data: Mapping[str, Any], out_dir: Path | str, default_name: str =
             "protocol": _table(data, "protocol", where), "perf": _table(data, "perf", where),
             "device": data.get("device", "cpu"), "checkpoint_every": data.get("checkpoint_every", 0),
             "data_root": data.get("data_root"), "interval_eval": data.get("interval_eval"),
+            "world_size": data.get("world_size", 1),
         }
         overrides = _table(data, "overrides", where)
         tasks = []
@@ -227,7 +230,8 @@ def _executor_config(data: Mapping[str, Any], where: str) -> Any:
 
 
 def _suite_sweep(data: Mapping[str, Any], out_dir: Path | str, executor: Any, where: str) -> Sweep:
-    """A file that names a suite: the suite's runs with the file's device / checkpoint_every / data_root."""
+    """A file that names a suite: the suite's runs with the file's device / checkpoint_every / data_root /
+    world_size."""
     from genbench.bench.suites import SUITES
 
     extra = sorted(set(data) - set(SUITE_KEYS))
@@ -237,7 +241,7 @@ def _suite_sweep(data: Mapping[str, Any], out_dir: Path | str, executor: Any, wh
     if not isinstance(data["suite"], str) or data["suite"] not in SUITES.names():
         raise SweepError(f"{where}: suite must be one of {SUITES.names()}, got {data['suite']!r}")
     suite = SUITES.get(data["suite"])
-    changes = {k: data[k] for k in ("device", "checkpoint_every", "data_root") if k in data}
+    changes = {k: data[k] for k in ("device", "checkpoint_every", "data_root", "world_size") if k in data}
     try:
         tasks = [SweepTask(e.spec.replace(**changes), str(out_dir), e.label, e.kind) for e in suite.entries()]
     except SpecError as exc:

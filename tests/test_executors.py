@@ -109,6 +109,35 @@ def test_a_file_can_name_a_suite_with_cluster_settings(tmp_path):
         grid_sweep({"suite": "nightly"}, tmp_path)
 
 
+
+def test_sweeps_set_the_data_parallel_ranks_of_their_runs(tmp_path):
+    """world_size in a grid or a suite file; a GPU job needs one GPU per rank."""
+    from genbench.bench.executors import _check_devices
+
+    grid = grid_sweep(_grid(tmp_path, ["dcgan", "vae"], world_size=2), tmp_path)
+    assert [t.spec.world_size for t in grid.tasks] == [2, 2]
+    suite = grid_sweep({"suite": "quick", "world_size": 2, "device": "cuda"}, tmp_path)
+    quick = load_sweep("quick", tmp_path)
+    assert [t.spec for t in suite.tasks] == [t.spec.replace(world_size=2, device="cuda") for t in quick.tasks]
+    with pytest.raises(SweepError, match="world_size must be an integer >= 1"):
+        grid_sweep(_grid(tmp_path, ["dcgan"], world_size=0), tmp_path, where="my.toml")
+    on_gpu = grid_sweep(_grid(tmp_path, ["dcgan"], world_size=4, device="cuda"), tmp_path).tasks
+    with pytest.raises(SweepError, match="trains on 4 data-parallel ranks, one GPU each, but the slurm executor "
+                                         "gives its jobs 1: set gpus_per_job = 4"):
+        _check_devices(on_gpu, 1, "slurm")
+    _check_devices(on_gpu, 4, "slurm")
+
+
+def test_a_local_sweep_runs_a_data_parallel_run(tmp_path):
+    """A worker of the local executor launches the run's 2 gloo ranks itself; one row, world size 2."""
+    data = {"baselines": ["vae"], "datasets": ["mnist"], "budgets": [{"max_steps": 5}], "world_size": 2,
+            "protocol": {"n_fake": 100}, "overrides": {"batch_size": 8}}
+    result = run_sweep(grid_sweep(data, tmp_path), LocalProcessExecutor(workers=1, threads=1), progress=False,
+                       log=lambda s: None)
+    (row,) = result.rows
+    assert row["status"] == "ok", row.get("error")
+    assert row["world_size"] == 2 and row["train_img_per_s_per_rank"] is not None
+
 @needs_submitit
 def test_slurm_settings_reach_the_sbatch_script(tmp_path, monkeypatch):
     """submitit renders the job script; a stand-in `srun` on PATH lets it believe it is on a cluster."""
