@@ -756,8 +756,10 @@ def _grid_source(row: dict[str, Any], base_dir: Path | None) -> Path | None:
 
 MANIFEST = "leaderboard.json"
 # source paths whose change can change the numbers of an unchanged RunSpec (conservative: any
-# file of the harness, the models or the metrics, less the command-line front ends)
-NUMBER_PATHS = ("bench", "baselines", "metrics", "pyproject.toml", ":(exclude)bench/cli.py", ":(exclude)bench/*_cli.py")
+# file of the harness, the models or the metrics, less the command-line front ends and the sweep
+# executors, which decide where a spec runs, never what it computes)
+NUMBER_PATHS = ("bench", "baselines", "metrics", "pyproject.toml", ":(exclude)bench/cli.py", ":(exclude)bench/*_cli.py",
+                ":(exclude)bench/sweep.py", ":(exclude)bench/executors.py")
 
 
 def _plain(obj: Any) -> Any:

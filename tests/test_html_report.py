@@ -209,3 +209,27 @@ def test_page_in_headless_chromium_sorts(quick_board):
     values = [float(c[col]) for c in table["cells"]]
     assert values == sorted(values, reverse=True) and table["labels"][0] == "infogan"
     assert sorted(table["labels"]) == sorted(page.tables[0]["labels"])
+
+
+def test_number_paths_leave_out_front_ends_and_executors(tmp_path):
+    """The staleness pathspec, applied by git itself to a scratch repository: a change to the CLI,
+    the sweep or its executors keeps a board current; one to the loop or a metric does not."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True).stdout
+
+    files = ["bench/cli.py", "bench/sweep_cli.py", "bench/sweep.py", "bench/executors.py", "bench/train.py",
+             "metrics/kid.py", "reports/html.py", "README.md"]
+    git("init", "-q")
+    git("config", "user.email", "t@t"), git("config", "user.name", "t")
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("a\n")
+    git("add", "-A"), git("commit", "-qm", "one")
+    first = git("rev-parse", "HEAD").strip()
+    for f in files:
+        (tmp_path / f).write_text("b\n")
+    git("commit", "-qam", "two")
+    changed = git("diff", "--name-only", first, "HEAD", "--", *L.NUMBER_PATHS).split()
+    assert changed == ["bench/train.py", "metrics/kid.py"]
