@@ -53,10 +53,18 @@ def gradient_penalty(
     (Gulrajani et al. 2017, Alg. 1 lines 6-7), differentiable w.r.t. the critic's weights.
 
     real, fake: float (B, ...) of one shape; eps: float (B,) in [0, 1]. Returns a 0-d tensor.
+    Under fp16 autocast the penalty's own pass runs in fp32: the GradScaler scales the final loss,
+    not this inner gradient, whose small entries fp16's 5-bit exponent would flush to zero (bf16
+    keeps fp32's range and stays autocast).
     """
     e = eps.view(-1, *([1] * (real.ndim - 1)))
     x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    dev = x_hat.device.type
+    if torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) == torch.float16:
+        with torch.autocast(dev, enabled=False):
+            (grad,) = torch.autograd.grad(critic(x_hat.float()).float().sum(), x_hat, create_graph=True)
+    else:
+        (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
 
 

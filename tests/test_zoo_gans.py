@@ -75,6 +75,31 @@ def test_gradient_penalty_is_differentiable_in_the_critic_weights():
     assert lin.weight.grad[0, 0].item() == pytest.approx(2.0)
 
 
+
+def test_gradient_penalty_runs_in_fp32_under_fp16_autocast():
+    """fp16 autocast (with its GradScaler) leaves the penalty's inner gradient unscaled: a critic
+    with tiny weights has input gradients below fp16's range, and the penalty's pull on the weights
+    was flushed to zero (it was, before the penalty ran in fp32); now it equals fp32's. bf16 keeps
+    fp32's range and stays autocast."""
+
+    def weight_grad(dtype):
+        lin = nn.Linear(16, 1, bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(torch.linspace(1, 2, 16).view(1, 16) * 1e-9)
+        g = torch.Generator().manual_seed(1)
+        real, fake, eps = torch.randn(4, 16, generator=g), torch.randn(4, 16, generator=g), torch.rand(4, generator=g)
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            gp = gradient_penalty(lambda x: lin(x).view(-1), real, fake, eps)
+        gp.backward()
+        return lin.weight.grad[0]
+
+    plain = weight_grad(None)
+    assert plain.abs().min() > 0.1
+    assert torch.equal(weight_grad(torch.float16), plain)
+    bf16 = weight_grad(torch.bfloat16)
+    assert not torch.equal(bf16, plain) and torch.allclose(bf16, plain, rtol=1e-2)  # really bf16, and close
+
+
 # --- wgan: clipping and n_critic ------------------------------------------------------------
 
 
