@@ -105,7 +105,7 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
         lines = lines[:6] + ["## Headline ratios", ""] + headline + [""] + lines[6:]
     if smoke:
         ok = sum(r["status"] == "ok" for r in smoke)
-        lines += ["## Smoke: every baseline, 2 steps + one evaluation, --device cuda", "",
+        lines += [f"## Smoke: {len({r['baseline'] for r in smoke})} baselines, 2 steps + one evaluation each, --device cuda", "",
                   f"{ok} of {len(smoke)} runs ok.", "", "| baseline | dataset | mode | status | s | train img/s |",
                   "|---|---|---|---|---:|---:|"]
         for r in smoke:
