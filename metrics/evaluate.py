@@ -162,8 +162,8 @@ def compute_metrics(
     overrides per registered name (e.g. {'fd': 'fid'} for the official Inception protocol),
     else ``<metric>_<suffix>``. details: if given, receives the settings that produced the
     numbers (kid_subsets, kid_subset_size (effective), kid_seed, is_splits, pr_k, dc_k).
-    device: where precision/recall/density/coverage compute their distances and KID its float64
-    kernels (None: the CPU; a GPU takes 50k x 50k in seconds); FD and IS run in float64 on the CPU.
+    device: where precision/recall/density/coverage compute their distances, and KID and IS their
+    float64 sums (None: the CPU; a GPU takes 50k x 50k in seconds); FD runs in float64 on the CPU.
     ``values`` holds every key, ``higher_is_better`` only the ranked ones (not the *_std).
     Raises ValueError when an input lacks what a selected metric needs.
     """
@@ -180,7 +180,7 @@ def compute_metrics(
     if "kid" in selected:
         vals["kid"], vals["kid_std"] = kid(real.features, fake.features, kid_subsets, kid_subset_size, seed, device=device)
     if "is" in selected:
-        vals["is"], vals["is_std"] = inception_score(fake.logits, splits=is_splits)
+        vals["is"], vals["is_std"] = inception_score(fake.logits, splits=is_splits, device=device)
     want_pr = "precision" in selected or "recall" in selected
     want_dc = "density" in selected or "coverage" in selected
     if want_pr or want_dc:  # one pass over the distances for both ks

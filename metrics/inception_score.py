@@ -20,27 +20,28 @@ import numpy as np
 import torch
 
 
-def _logits_float64(logits: Any) -> torch.Tensor:
+def _logits_float64(logits: Any, device: Any = None) -> torch.Tensor:
     t = logits.detach().cpu() if isinstance(logits, torch.Tensor) else torch.as_tensor(np.asarray(logits))
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise ValueError(f"logits must be a float array (N, K), got dtype {t.dtype}")
     if t.dim() != 2 or t.shape[1] < 2:
         raise ValueError(f"logits must be 2-D (N samples, K >= 2 classes), got shape {tuple(t.shape)}")
-    t = t.double()
+    t = t.to(device or "cpu").double()
     if not torch.isfinite(t).all():
         raise ValueError("logits contain NaN or inf; the classifier or the samples are broken")
     return t
 
 
-def inception_score(logits: Any, splits: int = 10) -> tuple[float, float]:
+def inception_score(logits: Any, splits: int = 10, device: Any = None) -> tuple[float, float]:
     """(mean, std) Inception Score of float (N, K) unnormalised logits; needs N >= splits.
 
-    Computed in float64 from ``log_softmax``. The score lies in [1, K]: 1 when every sample
+    Computed in float64 from ``log_softmax`` (on ``device``, the CPU when None: 50k x 1008 takes
+    seconds on 2 cores, milliseconds on a GPU). The score lies in [1, K]: 1 when every sample
     gets the same prediction, K when predictions are confident and classes balanced.
     """
     if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
         raise ValueError(f"splits must be an integer >= 1, got {splits!r}")
-    log_p = torch.log_softmax(_logits_float64(logits), dim=1)
+    log_p = torch.log_softmax(_logits_float64(logits, device), dim=1)
     n = log_p.shape[0]
     if n < splits:
         raise ValueError(f"the Inception Score needs at least splits={splits} samples, got {n}; generate more samples")

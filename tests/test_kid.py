@@ -167,6 +167,14 @@ def test_is_matches_torch_fidelity(n: int, k: int, splits: int) -> None:
     assert mean == pytest.approx(ref["inception_score_mean"], rel=1e-10)
 
 
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_is_on_a_device_equals_the_default(device) -> None:
+    logits = torch.from_numpy(np.random.default_rng(3).standard_normal((500, 20)) * 3).float()
+    assert inception_score(logits, splits=5, device=device) == pytest.approx(inception_score(logits, splits=5), rel=1e-12)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        inception_score(torch.full((20, 3), float("nan")), splits=2, device=device)
+
 # --- compute_metrics: KID from the same feature pass, selection, names, recorded settings ----------
 def test_compute_metrics_kid_selection_names_details() -> None:
     from genbench.metrics import FeatureStats, compute_metrics
