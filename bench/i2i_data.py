@@ -378,12 +378,19 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
 
 
-def _missing(name: str, base: Path, wanted: list[str], how: str) -> DatasetError:
-    return DatasetError(
-        f"{name}: expected image folders {', '.join(str(base / w) + '/' for w in wanted)} (jpg/png files); "
-        f"{how}. genbench never downloads data: fetch the archive on a machine with internet access and "
-        f"unpack it under <root>/ (pass --data-root <root>)"
-    )
+def _image_folders(name: str, base: Path, wanted: list[str], url: str, script: str) -> dict[str, list[Path]]:
+    """The image files of each folder in ``wanted`` under ``base``; a clear error naming the missing
+    or empty ones and where to get them (``url``, or ``script`` of the pix2pix/CycleGAN repository)."""
+    files = {w: _images_in(base / w) for w in wanted}
+    empty = [w for w in wanted if not files[w]]
+    if empty:
+        raise DatasetError(
+            f"{name}: expected image folders {', '.join(str(base / w) + '/' for w in wanted)} (jpg/png files); "
+            f"{', '.join(e + '/' for e in empty)} missing or empty. Get {url} (or `bash {script} {name}` in "
+            "junyanz/pytorch-CycleGAN-and-pix2pix). genbench never downloads data: fetch the archive on a "
+            "machine with internet access and unpack it under <root>/ (pass --data-root <root>)"
+        )
+    return files
 
 
 def _read_ab(path: Path, size: int, swap: bool) -> np.ndarray:
@@ -418,12 +425,7 @@ def load_pix2pix_folder(
     base = Path(root) / name
     has_test = bool(_images_in(base / "test"))
     wanted = ["train", "val"] + (["test"] if has_test or not val_from_train else [])
-    files = {w: _images_in(base / w) for w in wanted}
-    empty = [w for w in wanted if not files[w]]
-    if empty:
-        raise _missing(name, base, wanted, f"{', '.join(e + '/' for e in empty)} missing or empty. Get "
-                       f"{PIX2PIX_URL.format(name=name)} (or `bash datasets/download_pix2pix_dataset.sh {name}` in "
-                       "junyanz/pytorch-CycleGAN-and-pix2pix)")
+    files = _image_folders(name, base, wanted, PIX2PIX_URL.format(name=name), "datasets/download_pix2pix_dataset.sh")
     if has_test or not val_from_train:
         paths = {"train": files["train"], "val": files["val"], "test": files["test"]}
     else:
@@ -451,12 +453,7 @@ def load_cyclegan_folder(root: str | Path, name: str, *, size: int = REAL_SIZE, 
     """
     base = Path(root) / name
     wanted = ["trainA", "trainB", "testA", "testB"]
-    files = {w: _images_in(base / w) for w in wanted}
-    empty = [w for w in wanted if not files[w]]
-    if empty:
-        raise _missing(name, base, wanted, f"{', '.join(e + '/' for e in empty)} missing or empty. Get "
-                       f"{CYCLEGAN_URL.format(name=name)} (or `bash datasets/download_cyclegan_dataset.sh {name}` in "
-                       "junyanz/pytorch-CycleGAN-and-pix2pix)")
+    files = _image_folders(name, base, wanted, CYCLEGAN_URL.format(name=name), "datasets/download_cyclegan_dataset.sh")
     rng = np.random.default_rng(I2I_SEED + 4)
     per_split: dict[str, dict[str, list[Path]]] = {"train": {}, "val": {}, "test": {}}
     for d in "AB":
