@@ -119,6 +119,35 @@ def train_mnist_lenet(
         torch.set_num_threads(previous)
 
 
+def fit(
+    net: torch.nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    g: torch.Generator,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    verbose: bool = True,
+) -> tuple[dict[str, torch.Tensor], float, int]:
+    """Train ``net`` on uint8 (images, labels) with AdamW and a one-cycle schedule, keep the epoch
+    with the best val accuracy (later epochs win ties: the schedule has annealed further) and load
+    it into ``net``; returns (its state_dict, its val accuracy, its epoch). Shared by the project's
+    classifiers (mnist-lenet here, digit-domains in scripts/train_domain_classifier.py)."""
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
+    steps = epochs * math.ceil(len(train[0]) / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
+    best_val, best_state, best_epoch, t0 = -1.0, None, 0, time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        loss = _train_epoch(net, opt, sched, *train, g, batch_size)
+        acc = accuracy(net, *val)
+        if acc >= best_val:
+            best_val, best_state, best_epoch = acc, copy.deepcopy(net.state_dict()), epoch
+        if verbose:
+            print(f"epoch {epoch:2d}/{epochs}  loss {loss:.4f}  val acc {acc:.4f}  {time.perf_counter() - t0:.0f}s")
+    net.load_state_dict(best_state)
+    return best_state, best_val, best_epoch
+
+
 def _train(out_dir: Path, seed: int, epochs: int, batch_size: int, lr: float, verbose: bool) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -126,18 +155,8 @@ def _train(out_dir: Path, seed: int, epochs: int, batch_size: int, lr: float, ve
     data = load_dataset("mnist")
     tr, va, te = data.split("train"), data.split("val"), data.split("test")
     net = MnistLeNet()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
-    steps = epochs * math.ceil(len(tr) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
-    best_val, best_state, best_epoch, t0 = -1.0, None, 0, time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        loss = _train_epoch(net, opt, sched, tr.x, tr.y, g, batch_size)
-        val = accuracy(net, va.x, va.y)
-        if val >= best_val:  # later epochs win ties: the schedule has annealed further
-            best_val, best_state, best_epoch = val, copy.deepcopy(net.state_dict()), epoch
-        if verbose:
-            print(f"epoch {epoch:2d}/{epochs}  loss {loss:.4f}  val acc {val:.4f}  {time.perf_counter() - t0:.0f}s")
-    net.load_state_dict(best_state)
+    t0 = time.perf_counter()
+    best_state, best_val, best_epoch = fit(net, (tr.x, tr.y), (va.x, va.y), g, epochs, batch_size, lr, verbose)
     test = accuracy(net, te.x, te.y)
     weights = out_dir / f"{NAME}.pt"
     _atomic_write_bytes(weights, lambda f: torch.save(best_state, f))

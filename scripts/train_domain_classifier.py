@@ -15,9 +15,7 @@ seed, torch version, the command). A new file has a new sha256: update ``DOMAINS
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 import torch
 
 from genbench.bench.i2i_data import domain_classifier_data
-from genbench.bench.train_extractor import _atomic_write_bytes, _train_epoch, accuracy
+from genbench.bench.train_extractor import _atomic_write_bytes, accuracy, fit
 from genbench.metrics.extractors import WEIGHTS_DIR, sha256_file
 from genbench.metrics.translation import DOMAIN_CLASSES, DomainNet
 
@@ -38,17 +36,8 @@ def train(out_dir: Path, seed: int, epochs: int, batch_size: int = 64, lr: float
     g = torch.Generator().manual_seed(seed)
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (domain_classifier_data(s) for s in ("train", "val", "test"))
     net = DomainNet()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
-    steps = epochs * math.ceil(len(x_tr) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
-    best_val, best_state, best_epoch, t0 = -1.0, None, 0, time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        loss = _train_epoch(net, opt, sched, x_tr, y_tr, g, batch_size)
-        val = accuracy(net, x_va, y_va)
-        if val >= best_val:
-            best_val, best_state, best_epoch = val, copy.deepcopy(net.state_dict()), epoch
-        print(f"epoch {epoch:2d}/{epochs}  loss {loss:.4f}  val acc {val:.4f}  {time.perf_counter() - t0:.0f}s")
-    net.load_state_dict(best_state)
+    t0 = time.perf_counter()
+    best_state, best_val, best_epoch = fit(net, (x_tr, y_tr), (x_va, y_va), g, epochs, batch_size, lr)
     test = accuracy(net, x_te, y_te)
     per_class = {c: accuracy(net, x_te[y_te == i], y_te[y_te == i]) for i, c in enumerate(DOMAIN_CLASSES)}
     out_dir.mkdir(parents=True, exist_ok=True)
