@@ -132,8 +132,7 @@ class FiniteWatch:
     steps), so the per-step cost is a list append: on a GPU the loop stays ahead of the device.
     """
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+    def __init__(self) -> None:
         self.pending: list[tuple[int, dict[str, torch.Tensor]]] = []
         self.first_bad: int | None = None
         self.bad_losses: dict[str, torch.Tensor] = {}
@@ -145,8 +144,10 @@ class FiniteWatch:
     def _finite_rows(self) -> list[bool]:
         vals = [v for _, d in self.pending for v in d.values()]
         widths = {len(d) for _, d in self.pending}
-        if len(widths) == 1 and all(isinstance(v, torch.Tensor) and v.dim() == 0 and v.device == self.device
-                                    for v in vals):  # the usual case: one stacked test
+        # the usual case, one stacked test: 0-d tensors on one device (compared with each other, not
+        # with the run's device string: 'cuda' != the tensors' 'cuda:0')
+        if len(widths) == 1 and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in vals) and \
+                len({v.device for v in vals}) == 1:
             ok = torch.isfinite(torch.stack(vals)).view(len(self.pending), -1).all(1)  # stack promotes dtypes
             return ok.tolist()
         return [all(bool(torch.isfinite(v).all()) if isinstance(v, torch.Tensor) else math.isfinite(float(v))
@@ -246,7 +247,7 @@ def train(
     t_start = time.perf_counter() - wall
     stopped_by = budget.reached(steps, images / 1000.0, wall)
     local_step = 0
-    watch = FiniteWatch(device)
+    watch = FiniteWatch()
     sync_every = SYNC_EVERY if device.type == "cuda" else 1
     while stopped_by is None:
         if local_step == WARMUP_STEPS:

@@ -87,21 +87,31 @@ def test_autocast_really_runs_in_bf16():
 
 
 def test_finite_watch_reports_the_first_bad_step_even_when_read_late():
-    w = FiniteWatch(torch.device("cpu"))
+    w = FiniteWatch()
     for step, v in enumerate([1.0, 2.0, float("nan"), 3.0, float("inf")], start=1):
         w.observe(step, {"loss": torch.tensor(v)})
     assert w.first_bad_step() == 3
     assert torch.isnan(w.bad_losses["loss"])
-    clean = FiniteWatch(torch.device("cpu"))
+    clean = FiniteWatch()
     clean.observe(1, {"a": torch.tensor(0.5), "b": torch.tensor(-2.0)})
     assert clean.first_bad_step() is None
 
+
+def test_finite_watch_checks_pending_steps_with_one_test(monkeypatch):
+    """50 steps of 4 losses: one torch.isfinite call (one host read on a GPU), not one per value."""
+    calls = []
+    real = torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: calls.append(t.shape) or real(t))
+    w = FiniteWatch()
+    for step in range(1, 51):
+        w.observe(step, {k: torch.tensor(float(step)) for k in "abcd"})
+    assert w.first_bad_step() is None and calls == [torch.Size([200])]
 
 @pytest.mark.parametrize("stacked", [True, False])
 def test_finite_watch_checks_many_steps_at_once(stacked):
     """The stacked test (0-d tensors, same keys: mixed float dtypes promote, a float64 loss beyond
     float32's range is finite) and the fallback (a python float, changing keys) agree."""
-    w = FiniteWatch(torch.device("cpu"))
+    w = FiniteWatch()
     big = torch.tensor(1e300, dtype=torch.float64)
     for step in range(1, 8):
         bad = step == 5
