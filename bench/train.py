@@ -90,10 +90,12 @@ class BatchStream:
             raise ValueError(f"batch_size {batch_size} (the global batch) is not divisible by the world size {world}")
         self.local = batch_size // world  # rows of each batch this rank trains on
         self.start = rank * self.local
+        self.memory_format = torch.channels_last if channels_last and kind == "image" else torch.contiguous_format
         self.x = split.x.to(device)
+        if self.memory_format is torch.channels_last and self.x.dim() == 4:  # once: a gather keeps the layout
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = None if split.y is None else split.y.to(device)
         self.batch_size, self.seed, self.kind = batch_size, seed, kind
-        self.memory_format = torch.channels_last if channels_last and kind == "image" else torch.contiguous_format
         self.epoch, self.offset = 0, 0
         self._perm = self._permutation(0)
 
@@ -116,12 +118,23 @@ class BatchStream:
         if self.local != self.batch_size:
             idx = idx[self.start : self.start + self.local]
         self.offset += self.batch_size
-        x = self.x[idx].float()  # the gather copies: in place below is safe, and is x / 127.5 - 1 exactly
+        # the gather copies (in place below is safe, and is x / 127.5 - 1 exactly); index_select costs
+        # less host time than x[idx], which keeps the channels_last layout that index_select drops
+        x = (self.x[idx] if self.memory_format is torch.channels_last else self.x.index_select(0, idx)).float()
         if self.kind == "image":
             x = x.div_(127.5).sub_(1.0)
         if self.memory_format is torch.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return Batch(x=x, y=None if self.y is None else self.y[idx])
+            x = x.contiguous(memory_format=torch.channels_last)  # a no-op: kept for a layout the gather changed
+        return Batch(x=x, y=None if self.y is None else self.y.index_select(0, idx))
+
+
+def _finite(v: Any) -> bool:
+    """Whether a loss value (a tensor of any shape, or a number) holds no NaN/inf."""
+    if not isinstance(v, torch.Tensor):
+        return math.isfinite(float(v))
+    if v.numel() == 1 and v.device.type == "cpu":
+        return math.isfinite(v.item())
+    return bool(torch.isfinite(v).all())
 
 
 class FiniteWatch:
@@ -144,14 +157,15 @@ class FiniteWatch:
     def _finite_rows(self) -> list[bool]:
         vals = [v for _, d in self.pending for v in d.values()]
         widths = {len(d) for _, d in self.pending}
-        # the usual case, one stacked test: 0-d tensors on one device (compared with each other, not
-        # with the run's device string: 'cuda' != the tensors' 'cuda:0')
+        # one stacked test of 0-d tensors on one device (compared with each other, not with the run's
+        # device string: 'cuda' != the tensors' 'cuda:0') on a GPU or for several steps; one CPU
+        # step's few values are read directly (no sync to save, and cheaper than the test's kernels)
         if len(widths) == 1 and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in vals) and \
-                len({v.device for v in vals}) == 1:
+                len(devices := {v.device for v in vals}) == 1 and \
+                (next(iter(devices)).type != "cpu" or len(self.pending) > 1):
             ok = torch.isfinite(torch.stack(vals)).view(len(self.pending), -1).all(1)  # stack promotes dtypes
             return ok.tolist()
-        return [all(bool(torch.isfinite(v).all()) if isinstance(v, torch.Tensor) else math.isfinite(float(v))
-                    for v in d.values()) for _, d in self.pending]
+        return [all(map(_finite, d.values())) for _, d in self.pending]
 
     def first_bad_step(self) -> int | None:
         """Host read (a sync on GPUs): the first non-finite step, or None."""

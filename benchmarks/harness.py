@@ -7,15 +7,19 @@ with device synchronisation. The bare loop is what a researcher would write by h
 normalised once to a float tensor on the device, a fresh permutation per epoch, no checkpoints,
 no NaN checks, no budget bookkeeping.
 
-Used by benchmarks/test_bench_harness.py (CPU, `make bench`) and benchmarks/gpu/bench_gpu.py.
+``loop_host_overhead`` times the two loops around a train_step that does nothing: the host time per
+step that genbench's loop adds (batches, numeric-mode context, NaN watch, budget bookkeeping).
+
+Used by benchmarks/test_bench_harness.py (CPU, `make bench`) and benchmarks/test_bench_gpu.py.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -107,16 +111,80 @@ def bare_img_per_s(split: Split, hp: dict[str, Any], steps: int, device: str, pe
     return (steps - WARMUP_STEPS) * bs / (time.perf_counter() - t0)
 
 
+def _interleave(genbench: Callable[[], float], bare: Callable[[], float], rounds: int) -> tuple[list[float], list[float]]:
+    g, b = [], []
+    for _ in range(rounds):  # g, b, g, b, ...: clock drift and machine load hit both sides alike
+        g.append(genbench())
+        b.append(bare())
+    return g, b
+
+
 def interleaved_ratio(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions,
                       rounds: int = 3) -> dict[str, Any]:
-    """genbench and bare rounds alternated (g, b, g, b, ...), so clock drift and machine load hit both
-    sides alike; returns the medians, every round, and median(genbench) / median(bare)."""
-    import statistics
-
-    g_rates, b_rates = [], []
-    for _ in range(rounds):
-        g_rates.append(genbench_img_per_s(split, hp, steps, device, perf))
-        b_rates.append(bare_img_per_s(split, hp, steps, device, perf))
+    """genbench and bare rounds alternated (g, b, g, b, ...); returns the medians, every round,
+    ``ratio`` = median(genbench) / median(bare) and ``ratio_paired`` = the median of the rounds'
+    own ratios g_i / b_i (each pair ran back to back, so slow drift cancels within a pair)."""
+    g_rates, b_rates = _interleave(lambda: genbench_img_per_s(split, hp, steps, device, perf),
+                                   lambda: bare_img_per_s(split, hp, steps, device, perf), rounds)
     g, b = statistics.median(g_rates), statistics.median(b_rates)
     return {"genbench_img_per_s": g, "bare_img_per_s": b, "ratio": g / b,
+            "ratio_paired": statistics.median(x / y for x, y in zip(g_rates, b_rates)),
             "genbench_rounds": g_rates, "bare_rounds": b_rates}
+
+
+# --- the loop's own host time per step ------------------------------------------------------------
+def _fixed_losses_dcgan(split: Split, hp: dict[str, Any], device: str, perf: PerfOptions) -> DCGAN:
+    """A DCGAN whose train_step does no work: it returns the same four 0-d losses (on the device)
+    every step, so what a loop around it spends per step is the loop's own host time."""
+    model = build_dcgan(split, hp, device, perf)
+    losses = {k: torch.zeros((), device=device) for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+    model.train_step = lambda batches: losses  # type: ignore[method-assign]
+    return model
+
+
+def genbench_loop_us(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions) -> float:
+    """Microseconds per step of genbench's train loop around a train_step that does nothing
+    (read from the run's own train_img_per_s): batches, numeric-mode context, NaN watch, budget."""
+    model = _fixed_losses_dcgan(split, hp, device, perf)
+    spec = RunSpec("dcgan", "synthetic", Budget(max_steps=steps), overrides=hp, device=device,
+                   protocol=EvalProtocol(n_fake=2), perf=perf)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = train(spec, model, split, "image", Path(tmp), model.generator, resume=False, progress=False)
+    assert out.status == "ok", out.error
+    return 1e6 * model.hp["batch_size"] / float(out.train_img_per_s)
+
+
+def bare_loop_us(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions) -> float:
+    """Microseconds per step of bare_img_per_s's loop around the same do-nothing train_step: a batch
+    gathered from pre-normalised on-device data, the step under the numeric-mode context."""
+    model = _fixed_losses_dcgan(split, hp, device, perf)
+    dev = torch.device(device)
+    data = split.x.to(dev).float() / 127.5 - 1.0
+    bs = model.hp["batch_size"]
+    perm, pos, t0 = torch.randperm(len(data), device=dev), 0, 0.0
+    for step in range(steps):
+        if step == WARMUP_STEPS:
+            synchronize(dev)
+            t0 = time.perf_counter()
+        if pos + bs > len(data):
+            perm, pos = torch.randperm(len(data), device=dev), 0
+        x = data[perm[pos : pos + bs]]
+        pos += bs
+        with precision(perf, dev):
+            model.train_step([x])
+    synchronize(dev)
+    return 1e6 * (time.perf_counter() - t0) / (steps - WARMUP_STEPS)
+
+
+def loop_host_overhead(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions,
+                       rounds: int = 5) -> dict[str, Any]:
+    """Host time per step of genbench's loop and of the bare loop around a do-nothing train_step,
+    interleaved rounds; each side's reading is its fastest round (machine noise only adds time to a
+    loop that does fixed work), and ``overhead_us`` = genbench - bare: what genbench adds to every
+    step. Where a real step's kernels queue faster than the GPU runs them this time is hidden; where
+    the host is the bottleneck (small models) it is the harness overhead, in microseconds."""
+    g, b = _interleave(lambda: genbench_loop_us(split, hp, steps, device, perf),
+                       lambda: bare_loop_us(split, hp, steps, device, perf), rounds)
+    gm, bm = min(g), min(b)
+    return {"genbench_us_per_step": gm, "bare_us_per_step": bm, "overhead_us": gm - bm,
+            "genbench_rounds_us": g, "bare_rounds_us": b}

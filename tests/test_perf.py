@@ -12,7 +12,8 @@ from genbench.bench.perf import apply_perf, networks, perf_record, precision
 from genbench.bench.runner import build_model, prepare, run, spec_command
 from genbench.bench.spec import Budget, EvalProtocol, PerfOptions, RunSpec, SpecError
 from genbench.bench.timing import tf32_mode
-from genbench.bench.train import FiniteWatch
+from genbench.bench.datasets import Split
+from genbench.bench.train import BatchStream, FiniteWatch
 
 TINY = {"ngf": 4, "ndf": 4, "batch_size": 16}
 
@@ -107,6 +108,21 @@ def test_finite_watch_checks_pending_steps_with_one_test(monkeypatch):
         w.observe(step, {k: torch.tensor(float(step)) for k in "abcd"})
     assert w.first_bad_step() is None and calls == [torch.Size([200])]
 
+def test_finite_watch_reads_one_cpu_step_directly(monkeypatch):
+    """One pending CPU step (the CPU loop checks every step): its values are read, no isfinite kernel;
+    a NaN, an inf and a non-finite element of a larger loss tensor are all found."""
+    calls = []
+    real = torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: calls.append(t.shape) or real(t))
+    w = FiniteWatch()
+    w.observe(1, {"a": torch.tensor(1.0), "b": torch.tensor(2.0, dtype=torch.bfloat16), "c": 3.0})
+    assert w.first_bad_step() is None and calls == []
+    for bad in (torch.tensor(float("nan")), torch.tensor(float("-inf")), torch.tensor([0.0, float("inf")])):
+        w = FiniteWatch()
+        w.observe(7, {"a": torch.tensor(1.0), "b": bad})
+        assert w.first_bad_step() == 7
+
+
 @pytest.mark.parametrize("stacked", [True, False])
 def test_finite_watch_checks_many_steps_at_once(stacked):
     """The stacked test (0-d tensors, same keys: mixed float dtypes promote, a float64 loss beyond
@@ -124,6 +140,19 @@ def test_finite_watch_checks_many_steps_at_once(stacked):
     assert w.first_bad_step() == 5 and set(w.bad_losses) >= {"a", "b"}
     w.observe(9, {"a": torch.tensor(float("nan"))})
     assert w.first_bad_step() == 5 and w.pending == []  # the first stays first; nothing more is kept
+
+
+def test_channels_last_batches_hold_the_same_values():
+    """With channels_last the stream keeps its data in that layout once (a gather keeps it): every
+    batch is channels_last and equals the contiguous stream's batch exactly."""
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.randint(0, 256, (40, 3, 5, 6), generator=g, dtype=torch.uint8), torch.arange(40))
+    plain, cl = (BatchStream(split, 8, 3, torch.device("cpu"), "image", channels_last=c) for c in (False, True))
+    for _ in range(7):  # across an epoch boundary
+        a, b = plain.next(), cl.next()
+        assert b.x.is_contiguous(memory_format=torch.channels_last) and a.x.is_contiguous()
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert split.x.is_contiguous()  # the caller's data is left as it was
 
 
 def test_perf_record_names_the_device():

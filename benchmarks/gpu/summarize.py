@@ -64,6 +64,15 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
         ref = next((_rate(b) for b in rows if "genbench" in b["name"]), None)
         for b in rows:
             info = b.get("extra_info", {})
+            if "genbench_us_per_step" in info:  # the loops' host time around a do-nothing step
+                lines[-2:] = ["| loop | us per step | minus bare | | min s |", "|---|---:|---:|---|---:|"]
+                lines.append(f"| genbench (rounds {', '.join(f'{x:,.1f}' for x in info['genbench_rounds_us'])}) | "
+                             f"{info['genbench_us_per_step']:,.1f} | {info['overhead_us']:+,.1f} | | |")
+                lines.append(f"| bare loop (rounds {', '.join(f'{x:,.1f}' for x in info['bare_rounds_us'])}) | "
+                             f"{info['bare_us_per_step']:,.1f} | | | {b['stats']['min']:.3f} (both) |")
+                headline.append(f"- {name.split(' (')[0]}: genbench's loop {info['genbench_us_per_step']:,.1f} us/step vs "
+                                f"bare {info['bare_us_per_step']:,.1f} = {info['overhead_us']:+,.1f} us of host time per step")
+                continue
             if "genbench_img_per_s" in info:  # an interleaved genbench / bare pair
                 lines.append(f"| genbench (rounds {', '.join(f'{x:,.0f}' for x in info['genbench_rounds'])}) | "
                              f"{info['genbench_img_per_s']:,.0f} | 1.00x | | |")
@@ -77,13 +86,14 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
             lines.append(f"| {_label(b)} | {r:,.0f} | {ratio} | {mode} | "
                          f"{b['stats']['min']:.3f} |" if r else f"| {b['name']} | | | {mode} | {b['stats']['min']:.3f} |")
         lines.append("")
-        if name.startswith("gpu-train"):
+        if name.startswith("gpu-train") and "genbench_us_per_step" not in rows[0].get("extra_info", {}):
             info = rows[0].get("extra_info", {})
             g = info.get("genbench_img_per_s") or next((_rate(b) for b in rows if "[genbench" in b["name"]), None)
             bare = info.get("bare_img_per_s") or next((_rate(b) for b in rows if "[bare" in b["name"]), None)
             if g and bare:
+                paired = f" (median of the rounds' own ratios {info['ratio_paired']:.3f})" if "ratio_paired" in info else ""
                 headline.append(f"- {name.split(' (')[0]}: genbench {g:,.0f} img/s vs bare loop {bare:,.0f} "
-                                f"= {g / bare:.3f}")
+                                f"= {g / bare:.3f}{paired}")
         else:
             for b in rows:
                 if "genbench" in b["name"] or not _rate(b):
