@@ -106,15 +106,11 @@ class ACGAN(GeneratorDiscriminatorState, Baseline):
         (s_real, c_real), (s_fake, c_fake) = self.D(batch.x), self.D(fake.detach())
         cls_real, cls_fake = F.cross_entropy(c_real, y), F.cross_entropy(c_fake, y_fake)
         loss_d = discriminator_loss(s_real, s_fake) + w * (cls_real + cls_fake)
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         self.D.requires_grad_(False)
         s_g, c_g = self.D(fake)
         loss_g = generator_loss(s_g, self.hp["loss"]) + w * F.cross_entropy(c_g, y_fake)
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

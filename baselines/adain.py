@@ -139,9 +139,7 @@ class AdaIN(StyleTransferBaseline):
             (m_g, s_g), (m_s, s_s) = mean_std(f_g[layer]), mean_std(f_s[layer])
             l_s = l_s + F.mse_loss(m_g, m_s) + F.mse_loss(s_g, s_s)
         loss = self.hp["content_weight"] * l_c + self.hp["style_weight"] * l_s
-        self.opt.zero_grad(set_to_none=True)
-        self.backward(loss)
-        self.optimizer_step(self.opt)
+        self.minimize(loss, self.opt)
         self.steps += 1
         return {"loss": loss.detach(), "content": l_c.detach(), "style": l_s.detach()}
 

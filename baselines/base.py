@@ -169,6 +169,14 @@ class Baseline(abc.ABC):
     world_size: int = 1
     grad_reducer: Any = None
 
+    def minimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """One update of ``optimizer`` on ``loss``: its gradients zeroed, then ``backward`` and
+        ``optimizer_step`` (fp16 loss scaling, rank averaging). Use it in train_step; call the two
+        yourself where one backward feeds several optimizers (BEGAN's simultaneous update)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.backward(loss)
+        self.optimizer_step(optimizer)
+
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()``, through the GradScaler under fp16 autocast. Use it in train_step."""
         (loss if self.amp_scaler is None else self.amp_scaler.scale(loss)).backward()

@@ -72,9 +72,7 @@ class BetaVAE(VAE):
         rec = -bernoulli_log_lik(self.dec(z), x01).mean()
         kl = gaussian_kl(mu, logvar).mean()
         loss = beta_objective(rec, kl, self.hp["beta"])
-        self.opt.zero_grad(set_to_none=True)
-        self.backward(loss)
-        self.optimizer_step(self.opt)
+        self.minimize(loss, self.opt)
         self.steps += 1
         return {"loss": loss.detach(), "neg_elbo": (rec + kl).detach(), "rec": rec.detach(), "kl": kl.detach()}
 

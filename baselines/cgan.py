@@ -136,14 +136,10 @@ class CGAN(GeneratorDiscriminatorState, Baseline):
         fake = self.generate(z, y_fake)
         d_real, d_fake = self.discriminate(batch.x, y), self.discriminate(fake.detach(), y_fake)
         loss_d = discriminator_loss(d_real, d_fake)
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         self.D.requires_grad_(False)
         loss_g = generator_loss(self.discriminate(fake, y_fake), self.hp["loss"])
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

@@ -101,9 +101,7 @@ class CVAE(VAE):
         rec = -bernoulli_log_lik(self.decode(z, y), x01).mean()
         kl = gaussian_kl(mu, logvar).mean()
         loss = rec + kl
-        self.opt.zero_grad(set_to_none=True)
-        self.backward(loss)
-        self.optimizer_step(self.opt)
+        self.minimize(loss, self.opt)
         self.steps += 1
         return {"loss": loss.detach(), "rec": rec.detach(), "kl": kl.detach()}
 

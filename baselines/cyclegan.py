@@ -210,17 +210,13 @@ class CycleGAN(Baseline):
         if idt > 0:
             loss_idt = (self.G_AB(b) - b).abs().mean() + (self.G_BA(a) - a).abs().mean()
             loss_g = loss_g + idt * loss_idt
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D_A.requires_grad_(True)
         self.D_B.requires_grad_(True)
         pooled_b = self.pool_B.query(fake_b, self.generator)
         pooled_a = self.pool_A.query(fake_a, self.generator)
         loss_d = ls_d_loss(self.D_B(b), self.D_B(pooled_b), 0.0, 1.0) + ls_d_loss(self.D_A(a), self.D_A(pooled_a), 0.0, 1.0)
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         self.steps += 1
         return {"loss_d": loss_d.detach(), "loss_g": loss_gan.detach(), "cycle": loss_cycle.detach(), "identity": loss_idt.detach()}
 

@@ -169,14 +169,10 @@ class DCGAN(Baseline):
         fake = self.G(z)
         d_real, d_fake = self.D(x), self.D(fake.detach())
         loss_d = discriminator_loss(d_real, d_fake)
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         self.D.requires_grad_(False)
         loss_g = generator_loss(self.D(fake), self.hp["loss"])
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         if self.G_ema is not None:
             self.G_ema.update(len(x) * self.world_size)  # global images

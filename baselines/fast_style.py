@@ -182,9 +182,7 @@ class FastStyle(StyleTransferBaseline):
             if hp["tv_weight"] > 0:
                 tv = (out[..., 1:, :] - out[..., :-1, :]).abs().mean() + (out[..., 1:] - out[..., :-1]).abs().mean()
                 loss = loss + hp["tv_weight"] * tv
-            self.opts[k].zero_grad(set_to_none=True)
-            self.backward(loss)
-            self.optimizer_step(self.opts[k])
+            self.minimize(loss, self.opts[k])
             for key, v in (("loss", loss), ("content", l_content), ("style", l_style)):
                 totals[key].append(v.detach())
         self.steps += 1

@@ -172,14 +172,10 @@ class GAN(Baseline):
                 fake = self.G(self._z(len(x)))
             d_real, d_fake = self.D(x), self.D(fake)
             loss_d = discriminator_loss(d_real, d_fake)
-            self.opt_D.zero_grad(set_to_none=True)
-            self.backward(loss_d)
-            self.optimizer_step(self.opt_D)
+            self.minimize(loss_d, self.opt_D)
         self.D.requires_grad_(False)
         loss_g = generator_loss(self.D(self.G(self._z(len(batches[-1])))), self.hp["loss"])
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

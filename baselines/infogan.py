@@ -185,15 +185,11 @@ class InfoGAN(GeneratorDiscriminatorState, Baseline):
         d_fake, q_cat, q_cont = self.D(fake.detach())
         info_d, l_cat, l_cont = mi_loss(q_cat, q_cont, cat, cont, *lam)
         loss_d = discriminator_loss(d_real, d_fake) + info_d
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         self.D.requires_grad_(False)
         g_fake, g_cat, g_cont = self.D(fake)
         loss_g = generator_loss(g_fake, "ns") + mi_loss(g_cat, g_cont, cat, cont, *lam)[0]
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

@@ -300,16 +300,12 @@ class Pix2Pix(GeneratorDiscriminatorState, Baseline):
         d_real = self.D(torch.cat([a, b], 1))
         d_fake = self.D(torch.cat([a, fake.detach()], 1))
         loss_d = 0.5 * discriminator_loss(d_real, d_fake)
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         self.D.requires_grad_(False)
         loss_gan = generator_loss(self.D(torch.cat([a, fake], 1)), "ns")
         loss_l1 = (fake - b).abs().mean()
         loss_g = loss_gan + self.hp["l1_lambda"] * loss_l1
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {

@@ -141,9 +141,7 @@ class StarGAN(GeneratorDiscriminatorState, Baseline):
         loss_cls = F.cross_entropy(cls_real, c_org)
         w = src_real.mean() - src_fake.mean()
         loss_d = -w + self.hp["cls_lambda"] * loss_cls + self.hp["gp_lambda"] * gp
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         return {"loss_d": loss_d.detach(), "w_estimate": w.detach(), "gp": gp.detach(), "d_cls": loss_cls.detach()}
 
     def train_step(self, batches: Sequence[Batch]) -> dict[str, torch.Tensor]:
@@ -163,9 +161,7 @@ class StarGAN(GeneratorDiscriminatorState, Baseline):
         loss_cls = F.cross_entropy(cls_fake, c_trg)
         loss_rec = (x - rec).abs().mean()
         loss_g = loss_adv + self.hp["cls_lambda"] * loss_cls + self.hp["rec_lambda"] * loss_rec
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         self.steps += 1
         return {**logs, "loss_g": loss_adv.detach(), "g_cls": loss_cls.detach(), "rec": loss_rec.detach()}

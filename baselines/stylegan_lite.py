@@ -358,14 +358,10 @@ class StyleGANLite(Baseline):
             r1 = grad.pow(2).sum((1, 2, 3)).mean()
             loss_d = loss_d + r1 * (self.hp["r1_gamma"] / 2) * self.hp["r1_interval"]
             self.last_r1 = r1.detach()
-        self.opt_D.zero_grad(set_to_none=True)
-        self.backward(loss_d)
-        self.optimizer_step(self.opt_D)
+        self.minimize(loss_d, self.opt_D)
         self.D.requires_grad_(False)
         loss_g = F.softplus(-self.D(fake)).mean()
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         seen = n * self.world_size  # global images (n is this rank's slice)
         self.steps, self.images = self.steps + 1, self.images + seen

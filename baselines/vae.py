@@ -148,9 +148,7 @@ class VAE(Baseline):
         rec = -bernoulli_log_lik(self.dec(z), x01).mean()
         kl = gaussian_kl(mu, logvar).mean()
         loss = rec + kl
-        self.opt.zero_grad(set_to_none=True)
-        self.backward(loss)
-        self.optimizer_step(self.opt)
+        self.minimize(loss, self.opt)
         self.steps += 1
         return {"loss": loss.detach(), "rec": rec.detach(), "kl": kl.detach()}
 

@@ -107,16 +107,12 @@ class CriticGAN(DCGAN):
             with torch.no_grad():
                 fake = self.G(self._z(len(batch.x)))
             loss_d, stats = self.critic_loss(batch.x, fake)
-            self.opt_D.zero_grad(set_to_none=True)
-            self.backward(loss_d)
-            self.optimizer_step(self.opt_D)
+            self.minimize(loss_d, self.opt_D)
             self.after_critic_update()
         n = len(batches[-1].x)
         self.D.requires_grad_(False)
         loss_g = self.gen_loss(self.D(self.G(self._z(n))))
-        self.opt_G.zero_grad(set_to_none=True)
-        self.backward(loss_g)
-        self.optimizer_step(self.opt_G)
+        self.minimize(loss_g, self.opt_G)
         self.D.requires_grad_(True)
         if self.G_ema is not None:
             self.G_ema.update(n * self.world_size)  # global images

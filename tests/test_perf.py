@@ -171,9 +171,12 @@ def test_fp16_scaler_helpers_scale_and_step(monkeypatch):
     model.backward(w * 2.0)
     assert float(w.grad) == pytest.approx(2048.0)  # scaled by init_scale
     model.optimizer_step(opt)  # unscales before stepping
-    assert float(w) == pytest.approx(1.0 - 0.1 * 2.0)
+    assert float(w.detach()) == pytest.approx(1.0 - 0.1 * 2.0)
     model.amp_update()
     assert model.amp_scaler.get_scale() == pytest.approx(1024.0)
+    model.backward(w * 5.0)  # a stale gradient: minimize zeroes it before its own backward
+    model.minimize(w * 3.0, opt)
+    assert float(w.detach()) == pytest.approx(0.8 - 0.1 * 3.0)
 
 
 def _every_trained_family() -> list[tuple[str, RunSpec]]:

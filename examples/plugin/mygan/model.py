@@ -66,13 +66,11 @@ class TinyGAN(Baseline):
         z = torch.randn(len(batch), self.hp["z_dim"], generator=self.generator, device=self.device)
         fake = self._g(z)
         loss_d = F.softplus(-self._d(batch.x)).mean() + F.softplus(self._d(fake.detach())).mean()
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_D.step()
+        # minimize = zero_grad, backward, step, through the harness (fp16 loss scaling, multi-GPU
+        # gradient averaging): a plain loss.backward(); opt.step() also trains, but only in fp32 on one device
+        self.minimize(loss_d, self.opt_D)
         loss_g = F.softplus(-self._d(fake)).mean()
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_G.step()
+        self.minimize(loss_g, self.opt_G)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
     @torch.no_grad()
