@@ -52,16 +52,36 @@ def build_dcgan(split: Split, hp: dict[str, Any], device: str, perf: PerfOptions
     return model
 
 
-def genbench_img_per_s(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions) -> float:
-    """genbench's own reading (row field train_img_per_s) of a DCGAN run of ``steps`` steps."""
-    torch.manual_seed(0)
-    model = build_dcgan(split, hp, device, perf)
+def _genbench_train(model: DCGAN, split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions) -> float:
+    """genbench's own reading (row field train_img_per_s) of ``model`` trained by genbench's loop."""
     spec = RunSpec("dcgan", "synthetic", Budget(max_steps=steps), overrides=hp, device=device,
                    protocol=EvalProtocol(n_fake=2), perf=perf)
     with tempfile.TemporaryDirectory() as tmp:
         out = train(spec, model, split, "image", Path(tmp), model.generator, resume=False, progress=False)
     assert out.status == "ok", out.error
     return float(out.train_img_per_s)
+
+
+def genbench_img_per_s(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions) -> float:
+    """genbench's own reading (row field train_img_per_s) of a DCGAN run of ``steps`` steps."""
+    torch.manual_seed(0)
+    return _genbench_train(build_dcgan(split, hp, device, perf), split, hp, steps, device, perf)
+
+
+def _bare_loop(data: torch.Tensor, bs: int, steps: int, dev: torch.device, step: Callable[[torch.Tensor], None]) -> float:
+    """The bare loop: ``step(x)`` on batches of ``bs`` rows of ``data`` in a fresh permutation per
+    epoch; the device-synchronised seconds of the steps after WARMUP_STEPS."""
+    perm, pos, t0 = torch.randperm(len(data), device=dev), 0, 0.0
+    for i in range(steps):
+        if i == WARMUP_STEPS:
+            synchronize(dev)
+            t0 = time.perf_counter()
+        if pos + bs > len(data):
+            perm, pos = torch.randperm(len(data), device=dev), 0
+        step(data[perm[pos : pos + bs]])
+        pos += bs
+    synchronize(dev)
+    return time.perf_counter() - t0
 
 
 def bare_img_per_s(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions) -> float:
@@ -86,15 +106,7 @@ def bare_img_per_s(split: Split, hp: dict[str, Any], steps: int, device: str, pe
             scaler.scale(loss).backward()
             scaler.step(opt)
 
-    perm, pos, t0 = torch.randperm(len(data), device=dev), 0, 0.0
-    for step in range(steps):
-        if step == WARMUP_STEPS:
-            synchronize(dev)
-            t0 = time.perf_counter()
-        if pos + bs > len(data):
-            perm, pos = torch.randperm(len(data), device=dev), 0
-        x = data[perm[pos : pos + bs]]
-        pos += bs
+    def step(x: torch.Tensor) -> None:
         with precision(perf, dev):
             z = torch.randn(bs, z_dim, device=dev)
             fake = G(z)
@@ -107,8 +119,8 @@ def bare_img_per_s(split: Split, hp: dict[str, Any], steps: int, device: str, pe
             D.requires_grad_(True)
         if scaler is not None:
             scaler.update()
-    synchronize(dev)
-    return (steps - WARMUP_STEPS) * bs / (time.perf_counter() - t0)
+
+    return (steps - WARMUP_STEPS) * bs / _bare_loop(data, bs, steps, dev, step)
 
 
 def _interleave(genbench: Callable[[], float], bare: Callable[[], float], rounds: int) -> tuple[list[float], list[float]]:
@@ -146,12 +158,7 @@ def genbench_loop_us(split: Split, hp: dict[str, Any], steps: int, device: str, 
     """Microseconds per step of genbench's train loop around a train_step that does nothing
     (read from the run's own train_img_per_s): batches, numeric-mode context, NaN watch, budget."""
     model = _fixed_losses_dcgan(split, hp, device, perf)
-    spec = RunSpec("dcgan", "synthetic", Budget(max_steps=steps), overrides=hp, device=device,
-                   protocol=EvalProtocol(n_fake=2), perf=perf)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = train(spec, model, split, "image", Path(tmp), model.generator, resume=False, progress=False)
-    assert out.status == "ok", out.error
-    return 1e6 * model.hp["batch_size"] / float(out.train_img_per_s)
+    return 1e6 * model.hp["batch_size"] / _genbench_train(model, split, hp, steps, device, perf)
 
 
 def bare_loop_us(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions) -> float:
@@ -161,19 +168,12 @@ def bare_loop_us(split: Split, hp: dict[str, Any], steps: int, device: str, perf
     dev = torch.device(device)
     data = split.x.to(dev).float() / 127.5 - 1.0
     bs = model.hp["batch_size"]
-    perm, pos, t0 = torch.randperm(len(data), device=dev), 0, 0.0
-    for step in range(steps):
-        if step == WARMUP_STEPS:
-            synchronize(dev)
-            t0 = time.perf_counter()
-        if pos + bs > len(data):
-            perm, pos = torch.randperm(len(data), device=dev), 0
-        x = data[perm[pos : pos + bs]]
-        pos += bs
+
+    def step(x: torch.Tensor) -> None:
         with precision(perf, dev):
             model.train_step([x])
-    synchronize(dev)
-    return 1e6 * (time.perf_counter() - t0) / (steps - WARMUP_STEPS)
+
+    return 1e6 * _bare_loop(data, bs, steps, dev, step) / (steps - WARMUP_STEPS)
 
 
 def loop_host_overhead(split: Split, hp: dict[str, Any], steps: int, device: str, perf: PerfOptions,
