@@ -83,13 +83,19 @@ def recon_loss(D: nn.Module, v: torch.Tensor) -> torch.Tensor:
     return (v - D(v)).abs().flatten(1).mean(1)
 
 
-def update_k(k: float, lambda_k: float, gamma: float, loss_real: float, loss_fake_g: float) -> float:
-    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1) (sec. 3.4, eq. for k_t)."""
-    return min(max(k + lambda_k * (gamma * loss_real - loss_fake_g), 0.0), 1.0)
+def update_k(k: Any, lambda_k: float, gamma: float, loss_real: Any, loss_fake_g: Any) -> Any:
+    """k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z_G))), 0, 1) (sec. 3.4, eq. for k_t).
+
+    Numbers in, a number out; float64 tensors in (the train step's, on its device, so that no
+    step waits for a host read), a float64 tensor out with the same value: the same operations in
+    the same order, each correctly rounded in float64 like Python's floats.
+    """
+    k = k + lambda_k * (gamma * loss_real - loss_fake_g)
+    return k.clamp(0.0, 1.0) if isinstance(k, torch.Tensor) else min(max(k, 0.0), 1.0)
 
 
-def m_global(loss_real: float, loss_fake: float, gamma: float) -> float:
-    """Convergence measure M_global = L(x) + |gamma L(x) - L(G(z_G))| (sec. 3.4.1)."""
+def m_global(loss_real: Any, loss_fake: Any, gamma: float) -> Any:
+    """Convergence measure M_global = L(x) + |gamma L(x) - L(G(z_G))| (sec. 3.4.1); numbers or tensors."""
     return loss_real + abs(gamma * loss_real - loss_fake)
 
 
@@ -117,7 +123,8 @@ class BEGAN(GeneratorDiscriminatorState, Baseline):
     """
 
     # checkpointed scalars besides the networks and optimizers (GeneratorDiscriminatorState)
-    counters = (("k", float), ("images", int), ("steps", int))
+    # (k_t, a float64 0-d tensor on the device, is checkpointed as a number by state_dict below)
+    counters = (("images", int), ("steps", int))
     task = TaskKind.UNCONDITIONAL
     paper = (
         "Berthelot, Schumm, Metz. BEGAN: Boundary Equilibrium Generative Adversarial Networks. "
@@ -151,7 +158,7 @@ class BEGAN(GeneratorDiscriminatorState, Baseline):
         betas = (hp["beta1"], hp["beta2"])
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=hp["lr"], betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=hp["lr"], betas=betas)
-        self.k = float(hp["k0"])
+        self.k = torch.tensor(float(hp["k0"]), dtype=torch.float64, device=self.device)
         self.images = 0
         self.steps = 0
 
@@ -190,22 +197,29 @@ class BEGAN(GeneratorDiscriminatorState, Baseline):
         self.D.requires_grad_(False)
         loss_g = recon_loss(self.D, self.G(z_g)).mean()
         self.D.requires_grad_(True)
-        loss_d = loss_real - self.k * loss_fake_d
+        loss_d = loss_real - self.k.to(loss_fake_d.dtype) * loss_fake_d
         self.opt_D.zero_grad(set_to_none=True)
         self.opt_G.zero_grad(set_to_none=True)
         self.backward(loss_d)
         self.backward(loss_g)
         self.optimizer_step(self.opt_D)
         self.optimizer_step(self.opt_G)
-        lx, lg = float(loss_real.detach()), float(loss_g.detach())
+        lx, lg = loss_real.detach().double(), loss_g.detach().double()  # on the device: no host read per step
         self.k = update_k(self.k, self.hp["lambda_k"], self.hp["gamma"], lx, lg)
         self.images += b * self.world_size  # global images
         self.steps += 1
         self._maybe_halve_lr(b * self.world_size)
         return {
             "loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_real": loss_real.detach(),
-            "k": torch.tensor(self.k), "m_global": torch.tensor(m_global(lx, lg, self.hp["gamma"])),
+            "k": self.k.float(), "m_global": m_global(lx, lg, self.hp["gamma"]).float(),
         }
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "k": float(self.k)}
+
+    def load_state_dict(self, state) -> None:
+        super().load_state_dict(state)
+        self.k = torch.tensor(float(state["k"]), dtype=torch.float64, device=self.device)
 
     def _maybe_halve_lr(self, b: int) -> None:
         """Halve both learning rates each time ``images`` crosses a multiple of lr_halve_kimg."""

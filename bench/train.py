@@ -81,10 +81,15 @@ class BatchStream:
 
     def __init__(
         self, split: Split, batch_size: int, seed: int, device: torch.device, kind: str, channels_last: bool = False,
-        shard: tuple[int, int] = (0, 1),
+        shard: tuple[int, int] = (0, 1), num_classes: int | None = None,
     ) -> None:
         if batch_size > len(split):
             raise ValueError(f"batch_size {batch_size} exceeds the {len(split)} training samples")
+        if num_classes and split.y is not None and len(split.y) and (int(split.y.min()) < 0 or int(split.y.max()) >= num_classes):
+            # checked once here, so that the conditional families need not read every batch's labels back
+            # from a GPU (two host syncs per batch): they check the range only on the CPU
+            raise ValueError(f"the training labels must lie in [0, {num_classes}) (the dataset's num_classes), "
+                             f"got [{int(split.y.min())}, {int(split.y.max())}]")
         rank, world = shard
         if batch_size % world:
             raise ValueError(f"batch_size {batch_size} (the global batch) is not divisible by the world size {world}")
@@ -221,7 +226,7 @@ def train(
     rank, world = (ddp.rank, ddp.world_size) if ddp is not None else (0, 1)
     stream = BatchStream(
         train_split, int(model.hp["batch_size"]), spec.seed, device, kind, channels_last=spec.perf.channels_last,
-        shard=(rank, world),
+        shard=(rank, world), num_classes=getattr(getattr(model, "data_info", None), "num_classes", None),
     )
     draws: Any = contextlib.nullcontext()
     if ddp is not None:  # rank 0's networks, gradient averaging, per-rank global RNG; draws of the global batch

@@ -155,6 +155,16 @@ def test_channels_last_batches_hold_the_same_values():
     assert split.x.is_contiguous()  # the caller's data is left as it was
 
 
+def test_stream_checks_the_training_labels_once():
+    """The conditional families read batch labels back only on the CPU; the stream checks the whole
+    split's labels against num_classes once, with a message naming the range."""
+    split = Split(torch.zeros(6, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 2, 9, 3, 4]))
+    BatchStream(split, 2, 0, torch.device("cpu"), "image", num_classes=10)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 5\).*got \[0, 9\]"):
+        BatchStream(split, 2, 0, torch.device("cpu"), "image", num_classes=5)
+    BatchStream(split, 2, 0, torch.device("cpu"), "image")  # no num_classes (unconditional data): no check
+
+
 def test_perf_record_names_the_device():
     rec = perf_record(PerfOptions(), "cpu")
     assert rec["device_name"] and rec["amp"] == "off" and rec["tf32_eval"] is False

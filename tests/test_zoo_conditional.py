@@ -243,13 +243,25 @@ def test_began_k_stays_in_unit_interval_and_is_checkpointed(mnist):
     for _ in range(4):
         out = model.train_step([batch])
         ks.append(float(out["k"]))
-        assert 0.0 <= model.k <= 1.0 and out["k"] == model.k
+        assert 0.0 <= model.k <= 1.0 and out["k"] == model.k.float()
     assert len(set(ks)) > 1 and max(ks) > 0  # k actually moves
     state = model.state_dict()
-    assert state["k"] == model.k
+    assert isinstance(state["k"], float) and state["k"] == model.k
     other = make("began", mnist, n=8, lambda_k=0.5)
     other.load_state_dict(state)
-    assert other.k == model.k
+    assert other.k.dtype == torch.float64 and other.k == model.k
+
+
+def test_began_k_on_the_device_equals_the_python_float_update(mnist):
+    """k_t is updated from float64 tensors (no host read per step); each step's value equals the
+    Python-float update of the same losses, bit for bit, and so does the returned m_global."""
+    model = make("began", mnist, n=8, lambda_k=0.3)
+    batch, k = real_batch(mnist), 0.0
+    for _ in range(5):
+        out = model.train_step([batch])
+        lx, lg = float(out["loss_real"]), float(out["loss_g"])
+        k = update_k(k, 0.3, 0.5, lx, lg)
+        assert float(model.k) == k and float(out["m_global"]) == float(torch.tensor(m_global(lx, lg, 0.5)))
 
 
 def test_began_d_update_ignores_g_loss_when_k_is_zero(mnist):
