@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the lent GPU machine (no registry): install the carried wheels (.whl: genbench built from a
 # clean checkout, torch-fidelity, lpips), smoke the baselines (SMOKE_ONLY: a comma list) with --device cuda, run the GPU
-# benchmarks, and write $OUT/{smoke.log,smoke.jsonl,gpu-N.json,bench.jsonl,bench.log,nvidia-smi.txt} and print the Markdown summary.
+# benchmarks, and write $OUT/{smoke.log,smoke.jsonl,gpu-N.json,bench.jsonl,bench.log,nvidia-smi.txt} and print the Markdown summary;
+# SYNCS=1 also counts each family's host-device synchronisations per train step ($OUT/syncs.jsonl).
 # Limits: SMOKE_S seconds for the smoke, BENCH_PARTS for the benchmarks (the device tool's call is 10 minutes).
 set -u
 OUT=${OUT:-/tmp/gbout}; mkdir -p "$OUT"
@@ -14,6 +15,10 @@ timeout "${SMOKE_S:-150}" python3 benchmarks/gpu/smoke.py --out /tmp/smoke --mod
   > "$OUT/smoke.log" 2>&1; echo "smoke exit $?" >> "$OUT/smoke.log"
 cp /tmp/smoke/smoke.jsonl "$OUT/" 2>/dev/null
 grep -v "^Traceback\|^  " "$OUT/smoke.log" | tail -45
+if [ -n "${SYNCS:-}" ]; then  # host-device synchronisations per train step of each family ($OUT/syncs.jsonl)
+  timeout "${SYNCS_S:-120}" python3 benchmarks/gpu/smoke.py --out "$OUT" --syncs ${SMOKE_ONLY:+--only "$SMOKE_ONLY"} > "$OUT/syncs.log" 2>&1
+  tail -22 "$OUT/syncs.log"
+fi
 # the benchmarks in parts, most wanted first, each under its own limit (a part that runs out
 # still leaves its finished results in $GENBENCH_BENCH_LOG); BENCH_PARTS is "K:SECONDS;..."
 i=0

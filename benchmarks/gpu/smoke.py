@@ -1,12 +1,17 @@
 """One training step budget and one evaluation of every registered baseline with --device cuda.
 
-    python benchmarks/gpu/smoke.py --out DIR [--steps 2] [--modes fp32,bf16-cl] [--device cuda]
+    python benchmarks/gpu/smoke.py --out DIR [--steps 2] [--modes fp32,bf16-cl] [--device cuda] [--syncs]
 
 For each baseline, the (dataset, protocol) of its first entry in the quick or standard suite
 (else mnist), the protocol's n_fake capped at 500; each mode runs in this one process through
 ``genbench.bench.runner.run`` (the code path of ``genbench run``). Prints one line per run and
 writes DIR/smoke.jsonl (status, error, img/s, peak memory, metric names, perf record). Exit 0
 when every run is ok or 'skipped: weights absent' (style families without VGG files), else 1.
+
+``--syncs``: instead, count the host-device synchronisations of each trained family's train_step
+(fp32, after 3 warm-up steps, 5 steps under ``torch.cuda.set_sync_debug_mode('warn')``, which warns
+at every synchronising call) and write DIR/syncs.jsonl: a step that reads a value back stalls the
+GPU's queue. On the CPU nothing synchronises (a dry run reads 0).
 """
 
 from __future__ import annotations
@@ -41,6 +46,52 @@ def suite_specs() -> dict[str, object]:
     return first
 
 
+def count_syncs(name: str, spec: object, steps: int = 5) -> dict[str, object]:
+    """Synchronising calls per train_step of ``name`` on the spec's device, with where they come from."""
+    import warnings
+
+    import torch
+
+    from genbench.bench.runner import build_model, prepare
+    from genbench.bench.train import BatchStream
+
+    prep = prepare(spec)
+    model, _ = build_model(prep)
+    if not hasattr(model, "train_step") or model.hp.get("batch_size") is None:
+        return {"baseline": name, "status": "not trained"}
+    split = prep.dataset.split("train")
+    stream = BatchStream(split, int(model.hp["batch_size"]), 0, torch.device(spec.device), prep.dataset.info.kind,
+                         num_classes=prep.dataset.info.num_classes)
+    model.train()
+    for _ in range(3):
+        model.train_step([stream.next() for _ in range(model.batches_per_step)])
+    batches = [[stream.next() for _ in range(model.batches_per_step)] for _ in range(steps)]
+    cuda = torch.device(spec.device).type == "cuda"
+    where: dict[str, int] = {}
+
+    def record(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if "synchroniz" not in str(message):
+            return
+        ours = [f for f in traceback.extract_stack() if "/baselines/" in f.filename or "/bench/" in f.filename]
+        key = f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else f"{Path(filename).name}:{lineno}"
+        where[key] = where.get(key, 0) + 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for b in batches:
+                model.train_step(b)
+        finally:
+            if cuda:
+                torch.cuda.set_sync_debug_mode("default")
+    syncs = sum(where.values())
+    return {"baseline": name, "status": "ok", "syncs_per_step": syncs / steps, "where": where}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -48,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="fp32,bf16-cl")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--only", default=None, help="comma-separated baselines (default: all registered)")
+    ap.add_argument("--syncs", action="store_true", help="count each family's synchronising calls per train step")
     args = ap.parse_args(argv)
 
     import torch
@@ -62,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only.split(",") if args.only else sorted(BASELINES.names())
     print(f"torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""), flush=True)
+    if args.syncs:
+        with (out / "syncs.jsonl").open("w") as log:
+            for name in names:
+                base = specs.get(name) or RunSpec(name, "mnist", Budget(max_steps=1), protocol=EvalProtocol())
+                try:
+                    rec = count_syncs(name, base.replace(device=args.device))
+                except Exception as exc:  # noqa: BLE001 - e.g. style families without VGG weights
+                    rec = {"baseline": name, "status": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                print(f"{name:16s} {rec['status'][:60]:10s} syncs/step {rec.get('syncs_per_step', '')} {rec.get('where', '')}",
+                      flush=True)
+        return 0
     bad = 0
     with (out / "smoke.jsonl").open("w") as log:
         for name in names:
