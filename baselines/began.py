@@ -94,6 +94,12 @@ def update_k(k: Any, lambda_k: float, gamma: float, loss_real: Any, loss_fake_g:
     return k.clamp(0.0, 1.0) if isinstance(k, torch.Tensor) else min(max(k, 0.0), 1.0)
 
 
+def times_k(k: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+    """k_t (a float64 0-d tensor) times ``loss`` as the Python float k_t times the tensor computes it:
+    in float32, rounded to the loss's dtype (bf16 / fp16 under autocast too), k_t staying on the device."""
+    return (k.float() * loss.float()).to(loss.dtype)
+
+
 def m_global(loss_real: Any, loss_fake: Any, gamma: float) -> Any:
     """Convergence measure M_global = L(x) + |gamma L(x) - L(G(z_G))| (sec. 3.4.1); numbers or tensors."""
     return loss_real + abs(gamma * loss_real - loss_fake)
@@ -197,7 +203,7 @@ class BEGAN(GeneratorDiscriminatorState, Baseline):
         self.D.requires_grad_(False)
         loss_g = recon_loss(self.D, self.G(z_g)).mean()
         self.D.requires_grad_(True)
-        loss_d = loss_real - self.k.to(loss_fake_d.dtype) * loss_fake_d
+        loss_d = loss_real - times_k(self.k, loss_fake_d)
         self.opt_D.zero_grad(set_to_none=True)
         self.opt_G.zero_grad(set_to_none=True)
         self.backward(loss_d)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from genbench.baselines import BASELINES, Batch
-from genbench.baselines.began import BEGANDecoder, BEGANEncoder, m_global, recon_loss, update_k
+from genbench.baselines.began import BEGANDecoder, BEGANEncoder, m_global, recon_loss, times_k, update_k
 from genbench.baselines.cgan import condition_labels
 from genbench.baselines.infogan import mi_loss
 from genbench.bench.datasets import load_dataset
@@ -250,6 +250,22 @@ def test_began_k_stays_in_unit_interval_and_is_checkpointed(mnist):
     other = make("began", mnist, n=8, lambda_k=0.5)
     other.load_state_dict(state)
     assert other.k.dtype == torch.float64 and other.k == model.k
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_began_k_times_loss_as_with_a_python_float(dtype):
+    """loss_d's k_t * L(G(z_D)) with k_t a float64 tensor equals the Python-float product, value and
+    gradient, in every dtype autocast can give the loss (casting k_t to a bf16 loss's dtype would not)."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        k = float(torch.rand((), dtype=torch.float64, generator=g))
+        a = (torch.rand((), generator=g) * 3).to(dtype).requires_grad_()
+        b = a.detach().clone().requires_grad_()
+        ref = k * a
+        got = times_k(torch.tensor(k, dtype=torch.float64), b)
+        ref.backward(torch.ones((), dtype=dtype))
+        got.backward(torch.ones((), dtype=dtype))
+        assert got.dtype == ref.dtype and torch.equal(got, ref) and torch.equal(a.grad, b.grad)
 
 
 def test_began_k_on_the_device_equals_the_python_float_update(mnist):
