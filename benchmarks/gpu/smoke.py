@@ -46,6 +46,13 @@ def suite_specs() -> dict[str, object]:
     return first
 
 
+def base_spec(specs: dict[str, object], name: str) -> object:
+    """The baseline's first suite spec, else one on mnist with the default protocol."""
+    from genbench.bench.spec import Budget, EvalProtocol, RunSpec
+
+    return specs.get(name) or RunSpec(name, "mnist", Budget(max_steps=1), protocol=EvalProtocol())
+
+
 def count_syncs(name: str, spec: object, steps: int = 5) -> dict[str, object]:
     """Synchronising calls per train_step of ``name`` on the spec's device, with where they come from."""
     import warnings
@@ -57,8 +64,6 @@ def count_syncs(name: str, spec: object, steps: int = 5) -> dict[str, object]:
 
     prep = prepare(spec)
     model, _ = build_model(prep)
-    if not hasattr(model, "train_step") or model.hp.get("batch_size") is None:
-        return {"baseline": name, "status": "not trained"}
     split = prep.dataset.split("train")
     stream = BatchStream(split, int(model.hp["batch_size"]), 0, torch.device(spec.device), prep.dataset.info.kind,
                          num_classes=prep.dataset.info.num_classes)
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from genbench.baselines.base import BASELINES
     from genbench.bench.runner import run
-    from genbench.bench.spec import Budget, EvalProtocol, PerfOptions, RunSpec
+    from genbench.bench.spec import Budget, PerfOptions
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.syncs:
         with (out / "syncs.jsonl").open("w") as log:
             for name in names:
-                base = specs.get(name) or RunSpec(name, "mnist", Budget(max_steps=1), protocol=EvalProtocol())
+                base = base_spec(specs, name)
                 try:
                     rec = count_syncs(name, base.replace(device=args.device))
                 except Exception as exc:  # noqa: BLE001 - e.g. style families without VGG weights
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = 0
     with (out / "smoke.jsonl").open("w") as log:
         for name in names:
-            base = specs.get(name) or RunSpec(name, "mnist", Budget(max_steps=1), protocol=EvalProtocol())
+            base = base_spec(specs, name)
             proto = dataclasses.replace(base.protocol, n_fake=min(base.protocol.n_fake, 500))
             for mode in args.modes.split(","):
                 spec = base.replace(budget=Budget(max_steps=args.steps), device=args.device, protocol=proto,

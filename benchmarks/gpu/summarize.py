@@ -60,12 +60,13 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
                 peak = b["extra_info"].get("tflops", peak)
                 flops = b["extra_info"].get("flops_per_image", flops)
             continue
-        lines += [f"## {name}", "", "| benchmark | img/s | vs genbench | numeric mode | min s |", "|---|---:|---:|---|---:|"]
+        host = "genbench_us_per_step" in rows[0].get("extra_info", {})  # the loops' host time around a do-nothing step
+        lines += [f"## {name}", "", "| loop | us per step | minus bare | | min s |" if host else
+                  "| benchmark | img/s | vs genbench | numeric mode | min s |", "|---|---:|---:|---|---:|"]
         ref = next((_rate(b) for b in rows if "genbench" in b["name"]), None)
         for b in rows:
             info = b.get("extra_info", {})
-            if "genbench_us_per_step" in info:  # the loops' host time around a do-nothing step
-                lines[-2:] = ["| loop | us per step | minus bare | | min s |", "|---|---:|---:|---|---:|"]
+            if "genbench_us_per_step" in info:
                 lines.append(f"| genbench (rounds {', '.join(f'{x:,.1f}' for x in info['genbench_rounds_us'])}) | "
                              f"{info['genbench_us_per_step']:,.1f} | {info['overhead_us']:+,.1f} | | |")
                 lines.append(f"| bare loop (rounds {', '.join(f'{x:,.1f}' for x in info['bare_rounds_us'])}) | "
@@ -86,7 +87,7 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
             lines.append(f"| {_label(b)} | {r:,.0f} | {ratio} | {mode} | "
                          f"{b['stats']['min']:.3f} |" if r else f"| {b['name']} | | | {mode} | {b['stats']['min']:.3f} |")
         lines.append("")
-        if name.startswith("gpu-train") and "genbench_us_per_step" not in rows[0].get("extra_info", {}):
+        if name.startswith("gpu-train"):  # a host-time group has neither img/s field: no ratio line
             info = rows[0].get("extra_info", {})
             g = info.get("genbench_img_per_s") or next((_rate(b) for b in rows if "[genbench" in b["name"]), None)
             bare = info.get("bare_img_per_s") or next((_rate(b) for b in rows if "[bare" in b["name"]), None)
