@@ -226,7 +226,7 @@ def train(
     rank, world = (ddp.rank, ddp.world_size) if ddp is not None else (0, 1)
     stream = BatchStream(
         train_split, int(model.hp["batch_size"]), spec.seed, device, kind, channels_last=spec.perf.channels_last,
-        shard=(rank, world), num_classes=getattr(getattr(model, "data_info", None), "num_classes", None),
+        shard=(rank, world), num_classes=model.data_info.num_classes,
     )
     draws: Any = contextlib.nullcontext()
     if ddp is not None:  # rank 0's networks, gradient averaging, per-rank global RNG; draws of the global batch
