@@ -224,3 +224,25 @@ def test_compile_stride_bug_row_says_what_to_do(compiled, tmp_path, monkeypatch)
     row = run(_spec(compile=compiled), tmp_path)
     assert row["status"] == "failed" and row["error"].startswith("AssertionError: expected size")
     assert ("pytorch/pytorch#171622" in row["error"]) is compiled
+
+
+def test_gpu_smoke_names_random_vgg_files_for_style_families_only():
+    """benchmarks/gpu/smoke.py --random-vgg: the style families get the random files' hashes (loss
+    net and vgg protocol), so they train and score on the GPU machine; other families are unchanged."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu" / "smoke.py"
+    mod_spec = importlib.util.spec_from_file_location("gpu_smoke", path)
+    smoke = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(smoke)
+    digests = {"vgg19": "1" * 64, "vgg16": "2" * 64}
+    specs = smoke.suite_specs()
+    for name, net in (("gatys", "vgg19"), ("fast-style", "vgg16"), ("adain", "vgg19")):
+        base = smoke.base_spec(specs, name)
+        spec = smoke.with_vgg(base, digests)
+        assert spec.hparams["vgg_sha256"] == digests[net]
+        assert spec.protocol.extractor == "vgg19" and spec.protocol.weights_sha256 == digests["vgg19"]
+        assert spec.replace(overrides=base.overrides, protocol=base.protocol) == base
+    dcgan = smoke.base_spec(specs, "dcgan")
+    assert smoke.with_vgg(dcgan, digests) == dcgan and smoke.with_vgg(dcgan, None) == dcgan

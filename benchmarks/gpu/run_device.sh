@@ -11,12 +11,12 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 GENBENCH_CACHE=/tmp/gbcache GENBE
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/nvidia-smi.txt" 2>&1
 cat "$OUT/nvidia-smi.txt"
 python3 -c "import torch, genbench.bench; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA')" || exit 1
-timeout "${SMOKE_S:-150}" python3 benchmarks/gpu/smoke.py --out /tmp/smoke --modes "${SMOKE_MODES:-fp32,bf16-cl}" ${SMOKE_ONLY:+--only "$SMOKE_ONLY"} \
+timeout "${SMOKE_S:-150}" python3 benchmarks/gpu/smoke.py --out /tmp/smoke --random-vgg --modes "${SMOKE_MODES:-fp32,bf16-cl}" ${SMOKE_ONLY:+--only "$SMOKE_ONLY"} \
   > "$OUT/smoke.log" 2>&1; echo "smoke exit $?" >> "$OUT/smoke.log"
 cp /tmp/smoke/smoke.jsonl "$OUT/" 2>/dev/null
 grep -v "^Traceback\|^  " "$OUT/smoke.log" | tail -45
 if [ -n "${SYNCS:-}" ]; then  # host-device synchronisations per train step of each family ($OUT/syncs.jsonl)
-  timeout "${SYNCS_S:-120}" python3 benchmarks/gpu/smoke.py --out "$OUT" --syncs ${SMOKE_ONLY:+--only "$SMOKE_ONLY"} > "$OUT/syncs.log" 2>&1
+  timeout "${SYNCS_S:-120}" python3 benchmarks/gpu/smoke.py --out "$OUT" --random-vgg --syncs ${SMOKE_ONLY:+--only "$SMOKE_ONLY"} > "$OUT/syncs.log" 2>&1
   tail -22 "$OUT/syncs.log"
 fi
 # the benchmarks in parts, most wanted first, each under its own limit (a part that runs out

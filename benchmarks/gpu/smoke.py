@@ -8,6 +8,11 @@ For each baseline, the (dataset, protocol) of its first entry in the quick or st
 writes DIR/smoke.jsonl (status, error, img/s, peak memory, metric names, perf record). Exit 0
 when every run is ok or 'skipped: weights absent' (style families without VGG files), else 1.
 
+``--random-vgg``: the style families (gatys, fast-style, adain) load randomly initialised VGG19 /
+VGG16 files written to a temporary folder (``metrics.style.save_random_vgg``, named by their hashes, so the rows'
+numbers are '*-custom', never ranked) instead of being skipped for want of torchvision's files:
+the smoke then trains and scores every family on the device. Speed does not depend on the values.
+
 ``--syncs``: instead, count the host-device synchronisations of each trained family's train_step
 (fp32, after 3 warm-up steps, 5 steps under ``torch.cuda.set_sync_debug_mode('warn')``, which warns
 at every synchronising call) and write DIR/syncs.jsonl: a step that reads a value back stalls the
@@ -20,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -51,6 +57,36 @@ def base_spec(specs: dict[str, object], name: str) -> object:
     from genbench.bench.spec import Budget, EvalProtocol, RunSpec
 
     return specs.get(name) or RunSpec(name, "mnist", Budget(max_steps=1), protocol=EvalProtocol())
+
+
+def random_vgg(folder: Path) -> dict[str, str]:
+    """Random VGG19 (to relu5_1) and VGG16 (to relu4_3) files under torchvision's names in ``folder``,
+    made the search folder ($GENBENCH_WEIGHTS_DIR); returns {net: sha256}."""
+    import os
+
+    from genbench.metrics import style as S
+
+    folder.mkdir(parents=True, exist_ok=True)
+    digests = {net: S.save_random_vgg(net, folder / S.VGG_NETS[net].file, seed=i, last_layer=last)
+               for i, (net, last) in enumerate((("vgg19", "relu5_1"), ("vgg16", "relu4_3")))}
+    os.environ["GENBENCH_WEIGHTS_DIR"] = str(folder)
+    return digests
+
+
+def with_vgg(spec: object, digests: dict[str, str] | None) -> object:
+    """``spec`` naming the random VGG files by hash (style families only: the loss net's
+    ``vgg_sha256`` and, for a vgg protocol, its ``weights_sha256``); unchanged otherwise."""
+    if not digests:
+        return spec
+    from genbench.baselines.base import BASELINES
+
+    net = BASELINES.get(spec.baseline).defaults.get("vgg")
+    if net not in digests:
+        return spec
+    spec = spec.replace(overrides={**dict(spec.overrides), "vgg_sha256": digests[net]})
+    if spec.protocol.extractor in digests:
+        spec = spec.replace(protocol=dataclasses.replace(spec.protocol, weights_sha256=digests[spec.protocol.extractor]))
+    return spec
 
 
 def count_syncs(name: str, spec: object, steps: int = 5) -> dict[str, object]:
@@ -105,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--only", default=None, help="comma-separated baselines (default: all registered)")
     ap.add_argument("--syncs", action="store_true", help="count each family's synchronising calls per train step")
+    ap.add_argument("--random-vgg", action="store_true",
+                    help="style families load random VGG files written under --out (numbers '*-custom')")
     args = ap.parse_args(argv)
 
     import torch
@@ -117,12 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     specs = suite_specs()
     names = args.only.split(",") if args.only else sorted(BASELINES.names())
+    digests = random_vgg(Path(tempfile.mkdtemp(prefix="genbench-vgg-"))) if args.random_vgg else None  # not under --out: 110 MB
     print(f"torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""), flush=True)
     if args.syncs:
         with (out / "syncs.jsonl").open("w") as log:
             for name in names:
-                base = base_spec(specs, name)
+                base = with_vgg(base_spec(specs, name), digests)
                 try:
                     rec = count_syncs(name, base.replace(device=args.device))
                 except Exception as exc:  # noqa: BLE001 - e.g. style families without VGG weights
@@ -135,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = 0
     with (out / "smoke.jsonl").open("w") as log:
         for name in names:
-            base = base_spec(specs, name)
+            base = with_vgg(base_spec(specs, name), digests)
             proto = dataclasses.replace(base.protocol, n_fake=min(base.protocol.n_fake, 500))
             for mode in args.modes.split(","):
                 spec = base.replace(budget=Budget(max_steps=args.steps), device=args.device, protocol=proto,
