@@ -77,7 +77,12 @@ class ImagePool:
     """The history of generated images that D is updated on (Shrivastava et al. 2017; CycleGAN
     sec. 4): up to ``size`` past fakes. Until it is full each new image is stored and returned;
     then each is, with probability 1/2, swapped for a random stored one (which is returned) or
-    returned as is. Draws come from ``generator``; the stored tensor is checkpointed."""
+    returned as is. Draws come from ``generator``; the stored tensor is checkpointed.
+
+    The decisions stay on the device: one draw of the swap coins and one of the slots per call,
+    each image taken in turn with ``torch.where`` (so a slot written by an earlier image of the
+    batch is what a later one gets), and no value is read back to the host. The reference code
+    draws the slot only for a swap; drawing it always gives the same distribution."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -87,21 +92,25 @@ class ImagePool:
     def query(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.size == 0:
             return images
+        images = images.detach()
+        stored = 0 if self.images is None else len(self.images)
+        fill = min(self.size - stored, len(images))  # filling: stored and returned as is
+        if fill:
+            new = images[:fill].clone()
+            self.images = new if self.images is None else torch.cat([self.images, new])
+        rest = images[fill:]
+        if not len(rest):
+            return images
+        draw = {"generator": generator, "device": generator.device}
+        swap = (torch.rand(len(rest), **draw) < 0.5).to(images.device)
+        slots = torch.randint(0, self.size, (len(rest),), **draw).to(images.device)
         out = []
-        for img in images.detach():
-            n = 0 if self.images is None else len(self.images)
-            if n < self.size:
-                self.images = img[None].clone() if self.images is None else torch.cat([self.images, img[None]])
-                out.append(img)
-                continue
-            swap = torch.rand((), generator=generator, device=generator.device).item() < 0.5
-            if swap:
-                k = int(torch.randint(0, n, (), generator=generator, device=generator.device))
-                out.append(self.images[k].clone())
-                self.images[k] = img
-            else:
-                out.append(img)
-        return torch.stack(out)
+        for i in range(len(rest)):
+            slot, img = slots[i : i + 1], rest[i : i + 1]
+            old = self.images.index_select(0, slot)
+            out.append(torch.where(swap[i], old, img))
+            self.images.index_copy_(0, slot, torch.where(swap[i], img, old).to(self.images.dtype))
+        return torch.cat([images[:fill], *out])
 
     def state_dict(self) -> dict[str, Any]:
         return {"images": self.images}

@@ -257,6 +257,26 @@ def test_image_pool_history():
     assert torch.equal(ImagePool(0).query(probe, g1), probe)
 
 
+def test_image_pool_takes_a_batch_in_order():
+    """Each image of a batch sees the pool as the images before it left it (a slot swapped in by
+    one can be returned to a later one), about half are swapped, and each returned image was in
+    the pool at that moment; a call that overfills the pool stores the first and decides the rest."""
+    pool, g = ImagePool(3), torch.Generator().manual_seed(0)
+    values = torch.arange(1.0, 404.0).view(403, 1, 1, 1)  # distinct: 3 fill the pool, 400 are decided
+    out = pool.query(values, g).flatten().tolist()
+    assert out[:3] == [1.0, 2.0, 3.0]
+    held, swapped, again = {1.0, 2.0, 3.0}, 0, 0
+    for v, o in zip(values.flatten().tolist()[3:], out[3:]):
+        if o != v:
+            assert o in held, f"{o} returned but not in the pool"
+            held.remove(o)
+            held.add(v)
+            swapped += 1
+            again += o > 3.0  # stored by this same call
+    assert held == set(pool.images.flatten().tolist())
+    assert 150 < swapped < 250 and again > 0
+
+
 def test_cyclegan_losses():
     d = torch.tensor([1.0, 3.0])
     assert lsgan_g_loss(d).item() == pytest.approx(2.0)  # mean((0, 2)^2), no 1/2 factor (their code)
