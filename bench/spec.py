@@ -7,15 +7,35 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from genbench.bench import PROTOCOL_VERSION, __version__
+from genbench.bench.fingerprint import PACKAGE_ROOT, file_fingerprint, number_fingerprint
 
 Scalar = (bool, int, float, str, type(None))
 
 
 class SpecError(ValueError):
     """A RunSpec, Budget or protocol was given a bad value or an unknown key."""
+
+
+def _plugin_source_fingerprint(baseline: str) -> str:
+    """The hash of the source file of a baseline class that lives outside genbench (a researcher's
+    ``module:Class`` or an installed plugin), so that editing it makes new runs; '' for built-in
+    families (covered by ``number_fingerprint``) or a name that does not resolve (refused later)."""
+    import inspect
+
+    from genbench.baselines.base import resolve_baseline  # not at import time: baselines import this module
+
+    try:
+        cls = resolve_baseline(baseline)
+        source = inspect.getsourcefile(cls)
+    except (SpecError, LookupError, TypeError, OSError):
+        return ""
+    if not source or Path(source).resolve().is_relative_to(PACKAGE_ROOT):
+        return ""
+    return file_fingerprint(source)
 
 
 def _check_keys(kind: str, given: Mapping[str, Any], cls: type) -> None:
@@ -311,6 +331,10 @@ class RunSpec:
             del d["world_size"]
         d["genbench_version"] = __version__
         d["protocol_version"] = PROTOCOL_VERSION
+        d["code"] = number_fingerprint()  # the code that makes the numbers (bench/fingerprint.py)
+        plugin = _plugin_source_fingerprint(self.baseline)
+        if plugin:
+            d["baseline_code"] = plugin
         return d
 
     @property

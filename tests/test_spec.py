@@ -48,6 +48,32 @@ def test_hash_includes_versions(monkeypatch):
     assert _spec().hash != h
 
 
+def test_hash_follows_the_code_that_makes_the_numbers(monkeypatch, tmp_path):
+    """Editing a family's defaults or train_step (any number-making file of genbench) changes every
+    hash, so a finished row is never reused for new code; front ends and READMEs do not count."""
+    import genbench.bench.fingerprint as F
+    import genbench.bench.spec as spec_mod
+
+    h = _spec().hash
+    names = [p.relative_to(F.PACKAGE_ROOT).as_posix() for p in F._files(F.NUMBER_DIRS)]
+    assert "baselines/dcgan.py" in names and "metrics/frechet.py" in names and "bench/data/mnist5000.npz" in names
+    assert "bench/cli.py" in names and not F._is_number_file("bench/cli.py")  # found, then left out
+    assert not F._is_number_file("bench/sweep_cli.py") and F._is_number_file("bench/train.py")
+    assert not any(n.endswith(".md") for n in names)
+    monkeypatch.setattr(spec_mod, "number_fingerprint", lambda: "0" * 16)
+    assert _spec().hash != h
+    # a researcher's own class outside genbench: its file's bytes are hashed too
+    mod = tmp_path / "my_hash_gan.py"
+    mod.write_text("from genbench.baselines.dcgan import DCGAN\n\n\nclass MyGAN(DCGAN):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mine = RunSpec("my_hash_gan:MyGAN", "mnist", Budget(max_steps=5))
+    first = mine.hash
+    assert "baseline_code" in mine.hashed_fields() and "baseline_code" not in _spec().hashed_fields()
+    F.file_fingerprint.cache_clear()
+    mod.write_text(mod.read_text() + "# edited\n")
+    assert mine.hash != first
+
+
 def test_round_trip_and_unknown_keys():
     s = _spec(overrides={"lr": 1e-4, "loss": "minimax"})
     assert RunSpec.from_dict(s.to_dict()) == s
