@@ -174,8 +174,9 @@ class StyleGenerator(nn.Module):
         return self.synthesis(w[:, None].expand(-1, self.num_ws, -1), noise)
 
 
-def mix_styles(w1: torch.Tensor, w2: torch.Tensor, num_ws: int, cutoff: int) -> torch.Tensor:
-    """(B, num_ws, w_dim): w1 for layers [0, cutoff), w2 for layers [cutoff, num_ws)."""
+def mix_styles(w1: torch.Tensor, w2: torch.Tensor, num_ws: int, cutoff: int | torch.Tensor) -> torch.Tensor:
+    """(B, num_ws, w_dim): w1 for layers [0, cutoff), w2 for layers [cutoff, num_ws) (``cutoff`` an
+    int or a 0-d integer tensor on w1's device)."""
     idx = torch.arange(num_ws, device=w1.device)[None, :, None]
     return torch.where(idx < cutoff, w1[:, None], w2[:, None])
 
@@ -243,8 +244,9 @@ class StyleGANLite(Baseline):
     3.2); style-mixing regularisation with probability 0.9 at one uniformly drawn crossover
     layer per batch (StyleGAN sec. 3.1); skip-connection generator and residual discriminator
     with minibatch stddev (StyleGAN2 sec. 4.1, config E/F); non-saturating logistic loss;
-    lazy R1 penalty on reals every ``r1_interval`` = 16 D steps, scaled by the interval, with
-    Adam lr and betas of D adjusted by c = 16/17 (StyleGAN2 sec. 3.1, app. B); Adam lr 0.002,
+    lazy R1 penalty on reals every ``r1_interval`` = 16 D steps, scaled by the interval and taken
+    as its own D step (17 D steps per 16 iterations), with Adam lr and betas of D adjusted by
+    c = 16/17 for that (StyleGAN2 sec. 3.1, app. B; ADA's Dmain/Dreg phases); Adam lr 0.002,
     betas (0, 0.99), eps 1e-8, batch 32 (StyleGAN2 app. B); generator EMA with a half-life of
     ``ema_kimg`` = 10 kimg (StyleGAN2 configs) ramped up as min(10, 0.05 * kimg seen)
     (StyleGAN2-ADA ``ema_rampup``), used for sampling; equalized learning rate (ProGAN).
@@ -332,16 +334,18 @@ class StyleGANLite(Baseline):
         uniformly in [1, num_ws) on (one crossover per batch, as StyleGAN2-ADA)."""
         g, dev = self.generator, self.device
         z = torch.randn(2, n, self.hp["z_dim"], generator=g, device=dev)
-        cutoff = int(torch.randint(1, max(self.G.num_ws, 2), (), generator=g, device=dev))
-        mix = float(torch.rand((), generator=g, device=dev)) < self.hp["style_mixing_prob"]
+        cutoff = torch.randint(1, max(self.G.num_ws, 2), (), generator=g, device=dev)
+        mix = torch.rand((), generator=g, device=dev) < self.hp["style_mixing_prob"]
         w = self.G.mapping(z.reshape(2 * n, -1)).view(2, n, -1)
-        return mix_styles(w[0], w[1], self.G.num_ws, cutoff if mix else self.G.num_ws)
+        # the crossover stays a device tensor: no value is read back to the host (a GPU sync) per step
+        return mix_styles(w[0], w[1], self.G.num_ws, torch.where(mix, cutoff, self.G.num_ws))
 
     def train_step(self, batches: Sequence[Batch]) -> dict[str, torch.Tensor]:
-        """One D update (logistic loss, plus R1 on reals every ``r1_interval`` steps) then one
-        G update (non-saturating loss) on the same fake batch; then the EMA update.
+        """One D update (logistic loss), every ``r1_interval`` steps a second one on the R1 penalty
+        of the reals (lazy regularisation: a separate step, as StyleGAN2 and ADA), then one G
+        update (non-saturating loss) on the same fake batch; then the EMA update.
 
-        x float32 (B, C, H, W) in [-1, 1]. Returns 0-d tensors loss_d, loss_g, r1 (the last
+        x float32 (B, C, H, W) in [-1, 1]. Returns 0-d tensors loss_d (the logistic loss), loss_g, r1 (the last
         computed penalty ||grad D(x)||^2, mean over the batch), d_real, d_fake (mean logits).
         """
         (batch,) = batches
@@ -349,16 +353,18 @@ class StyleGANLite(Baseline):
         check_images(x, tuple(self.data_info.shape), "batch.x")
         n = len(x)
         fake = self.G.synthesis(self._mixed_ws(n), self.G.draw_noise(n, self.generator))
-        do_r1 = self.hp["r1_gamma"] > 0 and self.steps % self.hp["r1_interval"] == 0
-        x_in = x.detach().requires_grad_(do_r1)
-        d_real, d_fake = self.D(x_in), self.D(fake.detach())
+        d_real, d_fake = self.D(x), self.D(fake.detach())
         loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
-        if do_r1:
-            (grad,) = torch.autograd.grad(d_real.sum(), x_in, create_graph=True)
-            r1 = grad.pow(2).sum((1, 2, 3)).mean()
-            loss_d = loss_d + r1 * (self.hp["r1_gamma"] / 2) * self.hp["r1_interval"]
-            self.last_r1 = r1.detach()
         self.minimize(loss_d, self.opt_D)
+        if self.hp["r1_gamma"] > 0 and self.steps % self.hp["r1_interval"] == 0:
+            # lazy R1 (StyleGAN2 app. B; ADA's 'Dreg' phase): its own D step on a fresh forward pass,
+            # the penalty times the interval; with the main steps that is interval + 1 D steps per
+            # interval, which the lr and betas of opt_D (mb_ratio c) are adjusted for
+            x_in = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.D(x_in).sum(), x_in, create_graph=True)
+            r1 = grad.pow(2).sum((1, 2, 3)).mean()
+            self.minimize(r1 * (self.hp["r1_gamma"] / 2) * self.hp["r1_interval"], self.opt_D)
+            self.last_r1 = r1.detach()
         self.D.requires_grad_(False)
         loss_g = F.softplus(-self.D(fake)).mean()
         self.minimize(loss_g, self.opt_G)
@@ -366,7 +372,10 @@ class StyleGANLite(Baseline):
         seen = n * self.world_size  # global images (n is this rank's slice)
         self.steps, self.images = self.steps + 1, self.images + seen
         self._update_ema(seen)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": getattr(self, "last_r1", torch.zeros(())),
+        r1_last = self.__dict__.get("last_r1")
+        if r1_last is None:  # r1_gamma 0: on the device like the other losses (one stacked NaN check)
+            r1_last = torch.zeros((), device=self.device)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": r1_last,
                 "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 
     def _update_ema(self, n: int) -> None:

@@ -148,6 +148,29 @@ def test_training_mixes_styles_with_the_configured_probability():
     assert all(torch.equal(ws[:, i], ws[:, 0]) for i in range(m.G.num_ws))
 
 
+def test_lazy_r1_is_its_own_discriminator_step():
+    """StyleGAN2 app. B / ADA's Dreg phase: every r1_interval steps R1 is a separate D step (so D
+    takes interval + 1 steps per interval, which opt_D's lr and betas are adjusted for); r1_gamma 0
+    leaves one D step per step."""
+    from genbench.baselines.base import Batch
+
+    def d_steps(m):
+        return int(m.opt_D.state[next(iter(m.D.parameters()))]["step"])
+
+    m = build("stylegan-lite", RGB32, batch_size=4, ch=8, z_dim=16, w_dim=16, n_mapping=2, r1_interval=2)
+    x = images(4, 0, (3, 32, 32))
+    counts = []
+    for _ in range(4):
+        out = m.train_step([Batch(x=x, y=None)])
+        counts.append(d_steps(m))
+    assert counts == [2, 3, 5, 6] and int(m.opt_G.state[next(iter(m.G.parameters()))]["step"]) == 4
+    assert float(out["r1"]) > 0 and out["r1"].device == out["loss_d"].device
+    off = build("stylegan-lite", RGB32, batch_size=4, ch=8, z_dim=16, w_dim=16, n_mapping=2, r1_gamma=0.0)
+    for _ in range(2):
+        out = off.train_step([Batch(x=x, y=None)])
+    assert d_steps(off) == 2 and float(out["r1"]) == 0.0
+
+
 def coarse_fraction(d: torch.Tensor) -> float:
     """Share of a difference image's mean magnitude that survives 4x4 block averaging."""
     return float(F.avg_pool2d(d, d.shape[-1] // 4).abs().mean() / d.abs().mean())
