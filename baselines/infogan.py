@@ -14,11 +14,16 @@ from genbench.baselines.nets import GeneratorDiscriminatorState, check_images, i
 from genbench.bench.spec import DataInfo, SpecError
 
 
+SLOPE = 0.01  # LeakyReLU slope: the authors' custom_ops.leaky_rectify default (Table 1 gives none)
+
+
 class InfoGenerator(nn.Module):
     """latent float32 (B, noise + k_cat + n_cont) -> images float32 (B, C, S, S) in [-1, 1].
 
     Chen et al. 2016, app. C.1, Table 1 (MNIST): FC 1024 ReLU BN; FC (S/4)^2 * 128 ReLU BN;
-    4x4 stride-2 upconv 64 ReLU BN; 4x4 stride-2 upconv C (Tanh here: data in [-1, 1]).
+    4x4 stride-2 upconv 64 ReLU BN; 4x4 stride-2 upconv C (Tanh here: data in [-1, 1]). Each
+    layer is normalised before its ReLU, as in the authors' code (regularized_gan.py:
+    ``custom_fully_connected(1024).fc_batch_norm().apply(tf.nn.relu)``; the table lists the parts).
     """
 
     def __init__(self, in_dim: int, shape: tuple[int, int, int], fc: int = 1024, ch: int = 128) -> None:
@@ -26,11 +31,11 @@ class InfoGenerator(nn.Module):
         c, s, _ = shape
         self.s4, self.ch = s // 4, ch
         self.fc = nn.Sequential(
-            nn.Linear(in_dim, fc), nn.ReLU(True), nn.BatchNorm1d(fc),
-            nn.Linear(fc, self.s4 * self.s4 * ch), nn.ReLU(True), nn.BatchNorm1d(self.s4 * self.s4 * ch),
+            nn.Linear(in_dim, fc), nn.BatchNorm1d(fc), nn.ReLU(True),
+            nn.Linear(fc, self.s4 * self.s4 * ch), nn.BatchNorm1d(self.s4 * self.s4 * ch), nn.ReLU(True),
         )
         self.conv = nn.Sequential(
-            nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), nn.ReLU(True), nn.BatchNorm2d(ch // 2),
+            nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), nn.BatchNorm2d(ch // 2), nn.ReLU(True),
             nn.ConvTranspose2d(ch // 2, c, 4, 2, 1), nn.Tanh(),
         )
 
@@ -51,13 +56,13 @@ class InfoDiscriminator(nn.Module):
         c, s, _ = shape
         self.k = k
         self.body = nn.Sequential(
-            nn.Conv2d(c, 64, 4, 2, 1), nn.LeakyReLU(0.1, True),
-            nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.1, True),
-            nn.Flatten(), nn.Linear(128 * (s // 4) ** 2, fc), nn.BatchNorm1d(fc), nn.LeakyReLU(0.1, True),
+            nn.Conv2d(c, 64, 4, 2, 1), nn.LeakyReLU(SLOPE, True),
+            nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(SLOPE, True),
+            nn.Flatten(), nn.Linear(128 * (s // 4) ** 2, fc), nn.BatchNorm1d(fc), nn.LeakyReLU(SLOPE, True),
         )
         self.d_head = nn.Linear(fc, 1)
         self.q_head = nn.Sequential(
-            nn.Linear(fc, 128), nn.BatchNorm1d(128), nn.LeakyReLU(0.1, True), nn.Linear(128, k + n_cont)
+            nn.Linear(fc, 128), nn.BatchNorm1d(128), nn.LeakyReLU(SLOPE, True), nn.Linear(128, k + n_cont)
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -97,7 +102,7 @@ class InfoGAN(GeneratorDiscriminatorState, Baseline):
     reports 5% error for the best code-to-label mapping, sec. 7.2).
 
     Deviations: outputs Tanh on [-1, 1] data (the authors' code uses a Bernoulli mean);
-    DCGAN init N(0, 0.02); LeakyReLU slope 0.1 (Table 1 gives no slope); G's adversarial loss
+    DCGAN init N(0, 0.02) (BatchNorm gamma N(1, 0.02), as the authors' batch norm); G's adversarial loss
     non-saturating. Width, for CPU speed: ``fc_dim`` = 256 units in the FC layers and ``g_ch``
     = 64 channels in G's 7x7 map (a step at batch 128 is about 3x a cgan step at the paper's
     width, dominated by the 1024 x 6272 FC layers); ``--set fc_dim=1024 --set g_ch=128``

@@ -54,7 +54,7 @@ def init_dcgan_(module: nn.Module, generator: torch.Generator, std: float = 0.02
             nn.init.normal_(m.weight, 0.0, std, generator=generator)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):  # 1d too (InfoGAN's FC layers), as documented
             nn.init.normal_(m.weight, 1.0, std, generator=generator)
             nn.init.zeros_(m.bias)
     return module

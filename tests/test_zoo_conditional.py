@@ -187,6 +187,18 @@ def test_infogan_codes_and_sampling(mnist):
         model.sample(2, torch.Generator(), condition=torch.tensor([0, 1]))
 
 
+def test_infogan_networks_follow_the_authors_code(mnist):
+    """regularized_gan.py: every G layer is FC/deconv -> batch norm -> ReLU; leaky_rectify's slope
+    0.01; batch-norm gammas ~ N(1, 0.02) in the FC layers too (custom_ops' batch norm)."""
+    model = make("infogan", mnist, fc_dim=64, g_ch=16)
+    g_layers = [*model.G.fc, *model.G.conv]
+    relus = [i for i, m in enumerate(g_layers) if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == 3 and all(isinstance(g_layers[i - 1], torch.nn.modules.batchnorm._BatchNorm) for i in relus)
+    assert {m.negative_slope for m in model.D.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.01}
+    gamma = model.G.fc[1].weight.detach()
+    assert isinstance(model.G.fc[1], torch.nn.BatchNorm1d) and 0 < float((gamma - 1).abs().max()) < 0.2
+
+
 def test_infogan_mi_term_enters_both_losses(mnist):
     """Same seed, same batch: loss_d(lambda=1) - loss_d(lambda=0) is exactly the MI loss
     reported for D's update (the Q head is trained with D)."""
