@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from genbench.baselines.base import BASELINES, Batch, TaskKind
 from genbench.baselines.nets import check_images, probs_to_uint8, seeded_init
-from genbench.baselines.vae import LOG_2PI, VAE, ConvDecoder, ConvEncoder, bernoulli_log_lik, gaussian_kl, to_unit
+from genbench.baselines.vae import LOG_2PI, VAE, ConvDecoder, ConvEncoder, bernoulli_log_lik, binarize, eval_inputs, gaussian_kl, to_unit
 from genbench.bench.spec import DataInfo, SpecError
 
 
@@ -30,7 +30,7 @@ class CVAE(VAE):
     output. We take the prior independent of the condition, p(z|y) = N(0, I), the relaxation
     the paper names in sec. 3.1 (following Kingma et al. 2014's M2). The label enters the
     encoder as one-hot constant planes concatenated to the image channels and the decoder as
-    a one-hot vector concatenated to z. Networks, Bernoulli likelihood, Adam lr 1e-3, batch
+    a one-hot vector concatenated to z. Networks, Bernoulli likelihood on binarised images, Adam lr 1e-3, batch
     128 and z_dim 20 are those of ``genbench.baselines.vae.VAE`` (the paper's MNIST models are
     MLPs with 1000 hidden units trained with Adam, sec. 5.1; widths differ).
 
@@ -95,7 +95,7 @@ class CVAE(VAE):
         (batch,) = batches
         check_images(batch.x, tuple(self.data_info.shape), "batch.x")
         y = self._labels(batch.y, len(batch))
-        x01 = to_unit(batch.x)
+        x01 = binarize(to_unit(batch.x), self.generator)
         mu, logvar = self.encode(x01, y)
         eps = torch.randn(mu.shape, generator=self.generator, device=self.device)
         z = mu + (0.5 * logvar).exp() * eps
@@ -124,18 +124,17 @@ class CVAE(VAE):
     def evaluate(self, x: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator) -> dict[str, float]:
         """Conditional ELBO and IW bound on log p(x|y) of a labelled split, nats per image.
 
-        x: uint8 (N, C, H, W); y: int64 (N,). Noise eps (N, k, z_dim) is drawn first from
-        ``generator``, as in ``VAE.evaluate``; the estimators are the same with q(z|x,y) and
+        x: uint8 (N, C, H, W), binarised once; y: int64 (N,). The binarisation and the noise eps
+        (N, k, z_dim) are drawn first from ``generator``, as in ``VAE.evaluate``; the estimators are the same with q(z|x,y) and
         p(x|z,y) in place of q(z|x) and p(x|z).
         """
         if x.dtype != torch.uint8 or tuple(x.shape[1:]) != tuple(self.data_info.shape) or len(x) == 0:
             raise ValueError(f"evaluate needs uint8 (N, *{tuple(self.data_info.shape)}) images, got {x.dtype} {tuple(x.shape)}")
         y = self._labels(y, len(x)).cpu()
-        k = self.hp["iw_k"]
-        eps = torch.randn(len(x), k, self.hp["z_dim"], generator=generator, device=generator.device)
+        xb, eps = eval_inputs(x, self.hp["iw_k"], self.hp["z_dim"], generator)
         elbo, iw = [], []
-        for xc, yc, ec in zip(x.split(self.eval_batch), y.split(self.eval_batch), eps.split(self.eval_batch)):
-            e, w = self._cond_bounds(xc.to(self.device).float() / 255.0, yc.to(self.device), ec.to(self.device))
+        for xc, yc, ec in zip(xb.split(self.eval_batch), y.split(self.eval_batch), eps.split(self.eval_batch)):
+            e, w = self._cond_bounds(xc.to(self.device), yc.to(self.device), ec.to(self.device))
             elbo.append(e.double().cpu())
             iw.append(w.double().cpu())
         return {"elbo_cond": float(torch.cat(elbo).mean()), "nll_iw_cond": float(-torch.cat(iw).mean())}

@@ -229,6 +229,43 @@ def test_vae_untrained_elbo_is_finite_negative_and_deterministic(mnist):
     assert -r1["nll_iw"] >= r1["elbo"] - 1.0
 
 
+def test_vae_bounds_are_of_the_binarised_split(mnist):
+    """evaluate binarises the split once from the evaluation generator (before the noise) and
+    bounds log p of those binary images; the training step sees binary images too."""
+    from genbench.baselines.vae import eval_inputs
+
+    model = make("vae", mnist.info, iw_k=4)
+    x = mnist.split("test").x[:30]
+    model.eval()
+    got = model.evaluate(x, None, torch.Generator().manual_seed(5))
+    xb, eps = eval_inputs(x, 4, model.hp["z_dim"], torch.Generator().manual_seed(5))
+    assert set(xb.unique().tolist()) == {0.0, 1.0} and 0 < float(xb.mean()) < float(x.float().mean() / 255) + 0.05
+    with torch.no_grad():
+        elbo, iw = model._bounds(xb, eps)
+    assert got["elbo"] == pytest.approx(float(elbo.double().mean()), rel=1e-6)
+    assert got["nll_iw"] == pytest.approx(float(-iw.double().mean()), rel=1e-6)
+    seen = []
+    model.enc.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    model.train()
+    model.train_step([Batch(x[:8].float() / 127.5 - 1.0)])
+    assert set(seen[-1].unique().tolist()) <= {0.0, 1.0}
+
+
+def test_vae_likelihood_sums_to_one_over_all_binary_images():
+    """The bound's estimator exp(iw) is unbiased for p(x) of a binary image, and p is a
+    distribution over binary images: over all 2^16 images of a 4x4 model it sums to 1 (the
+    Bernoulli formula on grey targets would not: it is not a density there)."""
+    info = DataInfo("bin4", "image", (1, 4, 4), None, (("train", 1),))
+    model = make("vae", info, ch=2, hidden=8, z_dim=2, iw_k=16)
+    model.eval()
+    codes = torch.arange(2 ** 16)
+    xb = ((codes[:, None] >> torch.arange(16)) & 1).float().view(-1, 1, 4, 4)
+    eps = torch.randn(len(xb), 16, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, iw = model._bounds(xb, eps)
+    assert float(iw.double().exp().sum()) == pytest.approx(1.0, abs=0.03)
+
+
 def test_vae_evaluate_rejects_float_images(mnist):
     model = make("vae", mnist.info)
     with pytest.raises(ValueError, match="uint8"):
