@@ -31,7 +31,11 @@ The metrics (the style-transfer protocol of the rows; VGG19, as in Gatys et al. 
   with normalised Grams Ĝ = F Fᵀ / (N_l M_l) (Johnson et al.'s normalisation) this is
   E_l = ¼ Σ (Ĝ_l - Â_l)².
 - ``lpips_content_<net>``: LPIPS (AlexNet, ``metrics/lpips_metrics``) between output and
-  content image; ``"skipped: weights absent"`` without the AlexNet file.
+  content image; ``"skipped: weights absent"`` without the AlexNet file. ``<net>`` is
+  'alex-custom' when the AlexNet backbone is not torchvision's file or the row is custom
+  (``custom=True``: a VGG of the model is custom), and such a number gets no direction in
+  ``higher_is_better``: it is shown, never ranked or gated (as LPIPS diversity and paired LPIPS,
+  ``bench/runner.py``, ``metrics/translation.py``).
 - ``ms_per_image``: measured by the harness (``bench/style_data.py``), not here.
 
 >>> import torch
@@ -476,7 +480,9 @@ def style_metrics(
     ``lpips_content_<net>`` (mean LPIPS to the content image, from ``lpips_model``, a loaded
     ``LpipsModel``; ``"skipped: weights absent"`` when it is None). All lower is better.
     ``<vgg>`` is e.g. 'vgg19', or 'vgg19-custom' when the VGG is not torchvision's file or
-    ``custom`` says the outputs came from a model trained with custom weights.
+    ``custom`` says the outputs came from a model trained with custom weights; ``<net>`` is
+    'alex', or 'alex-custom' when the LPIPS backbone is unofficial or ``custom`` is set, and
+    then LPIPS has no entry in higher_is_better (a custom-weight LPIPS is never ranked).
     """
     from genbench.metrics.lpips_metrics import lpips_distance
 
@@ -486,13 +492,16 @@ def style_metrics(
         f"content_loss_{suffix}": float(c.mean()),
         f"style_loss_{suffix}": float(s.mean()),
     }
+    unranked: set[str] = set()
     if lpips_model is None:
         values[f"lpips_content_{lpips_net}"] = SKIPPED
     else:
-        values[f"lpips_content_{lpips_model.metric_suffix}"] = float(
-            lpips_distance(outputs, contents, model=lpips_model, batch_size=batch_size).double().mean()
-        )
+        official = bool(lpips_model.official) and not custom
+        key = f"lpips_content_{lpips_model.metric_suffix if official else f'{lpips_model.net}-custom'}"
+        values[key] = float(lpips_distance(outputs, contents, model=lpips_model, batch_size=batch_size).double().mean())
+        if not official:
+            unranked.add(key)
     for k, v in values.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{k} is {v}; the outputs or the weights are broken")
-    return values, {k: False for k in values}
+    return values, {k: False for k in values if k not in unranked}

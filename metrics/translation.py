@@ -175,15 +175,19 @@ def paired_lpips(
 
 
 def paired_translation_metrics(
-    outputs: torch.Tensor, targets: torch.Tensor, lpips_weights: Any = None
+    outputs: torch.Tensor, targets: torch.Tensor, lpips_weights: Any = None, lpips_sha256: str | None = None
 ) -> tuple[dict[str, float | str], dict[str, bool], dict[str, Any]]:
     """PSNR, SSIM, L1 and LPIPS of uint8 outputs against their targets (same shape).
 
     Returns (values, higher_is_better, provenance); LPIPS may be the 'skipped' marker.
+    ``lpips_sha256`` names custom backbone weights by their full hash (``paired_lpips``). Only
+    the official backbone's LPIPS gets a direction (lower is better): ``lpips_alex-custom`` and
+    the marker are shown, never ranked or gated (as LPIPS diversity in ``bench/runner.py``).
     """
     values: dict[str, float | str] = dict(paired_metrics(outputs, targets))
     hib = {k: PAIRED_HIGHER_IS_BETTER[k] for k in values}
-    lp, prov = paired_lpips(outputs, targets, weights=lpips_weights)
+    lp, prov = paired_lpips(outputs, targets, weights=lpips_weights, expected_sha256=lpips_sha256)
     values.update(lp)
-    hib.update({k: False for k, v in lp.items() if not isinstance(v, str)})
+    if prov.get("lpips_official"):
+        hib.update({k: PAIRED_HIGHER_IS_BETTER["lpips"] for k, v in lp.items() if not isinstance(v, str)})
     return values, hib, prov

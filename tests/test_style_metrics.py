@@ -175,7 +175,7 @@ def test_style_metrics_row_values(vgg, monkeypatch):
     assert values["style_loss_vgg19-custom"] == 0.0 and values["content_loss_vgg19-custom"] == pytest.approx(float(c.mean()))
 
     class FakeLpips:  # stands in for a loaded LpipsModel: distances come from lpips_distance
-        metric_suffix = "alex-custom"
+        net, official, metric_suffix = "alex", False, "alex-custom"
 
     seen = {}
 
@@ -186,6 +186,50 @@ def test_style_metrics_row_values(vgg, monkeypatch):
     monkeypatch.setattr("genbench.metrics.lpips_metrics.lpips_distance", fake_distance)
     values, _ = S.style_metrics(styles, contents, styles, vgg, FakeLpips())
     assert values["lpips_content_alex-custom"] == 0.25 and seen["pair"][1] is contents
+
+
+@pytest.mark.parametrize(
+    "official,custom,key",
+    [
+        (True, False, "lpips_content_alex"),  # torchvision's AlexNet, official VGGs: ranked, lower is better
+        (True, True, "lpips_content_alex-custom"),  # a model trained with custom VGG weights
+        (False, False, "lpips_content_alex-custom"),  # a custom AlexNet backbone
+    ],
+)
+def test_custom_lpips_is_named_custom_and_never_ranked(vgg, monkeypatch, official, custom, key):
+    """Custom-weight numbers are named '*-custom' and get no direction (DESIGN.md: never ranked)."""
+    contents, styles = _images(2, seed=4), _images(2, seed=5)
+
+    class FakeLpips:  # a loaded LpipsModel's naming attributes
+        net, metric_suffix = "alex", "alex" if official else "alex-custom"
+
+    FakeLpips.official = official
+    monkeypatch.setattr("genbench.metrics.lpips_metrics.lpips_distance",
+                        lambda a, b, *, model, batch_size: torch.full((len(a),), 0.25))
+    values, hib = S.style_metrics(styles, contents, styles, vgg, FakeLpips(), custom=custom)
+    assert [k for k in values if k.startswith("lpips")] == [key] and values[key] == 0.25
+    if official and not custom:
+        assert hib[key] is False
+    else:
+        assert key not in hib
+    assert all(hib[k] is False for k in values if k.startswith(("content_loss", "style_loss")))
+
+
+def test_style_row_with_a_real_custom_lpips_backbone_is_not_ranked(vgg, tmp_path):
+    """The real loading path: random AlexNet weights named by their hash are custom."""
+    from genbench.metrics.lpips_metrics import load_lpips
+
+    with torch.random.fork_rng():  # torchvision's init draws from the global RNG; leave it as it was
+        torch.manual_seed(0)
+        net = torchvision.models.alexnet(weights=None)
+    state = {k: v for k, v in net.state_dict().items() if k.startswith("features.")}
+    path = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save(state, path)
+    model = load_lpips("alex", path, expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    contents, styles = _images(2, seed=4), _images(2, seed=5)
+    values, hib = S.style_metrics(styles, contents, styles, vgg, model)
+    assert values["lpips_content_alex-custom"] > 0 and "lpips_content_alex" not in values
+    assert "lpips_content_alex-custom" not in hib
 
 
 def test_pairs_layout_and_errors():

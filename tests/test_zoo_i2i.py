@@ -333,6 +333,38 @@ def test_paired_translation_metrics_reuse_paired_and_skip_lpips_without_weights(
     assert values["lpips_alex"] == SKIPPED and "lpips_alex" not in hib and prov["lpips_official"] is False
 
 
+def test_paired_translation_lpips_with_custom_weights_is_named_custom_and_not_ranked(tmp_path):
+    """Random AlexNet weights named by their hash are custom: 'lpips_alex-custom', no direction."""
+    import hashlib
+
+    import torchvision
+
+    with torch.random.fork_rng():  # torchvision's init draws from the global RNG; leave it as it was
+        torch.manual_seed(0)
+        net = torchvision.models.alexnet(weights=None)
+    path = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save({k: v for k, v in net.state_dict().items() if k.startswith("features.")}, path)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 256, (4, 3, 16, 16), generator=g, dtype=torch.uint8)
+    b = torch.randint(0, 256, (4, 3, 16, 16), generator=g, dtype=torch.uint8)
+    values, hib, prov = paired_translation_metrics(a, b, lpips_weights=path,
+                                                   lpips_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    assert values["lpips_alex-custom"] > 0 and "lpips_alex" not in values and prov["lpips_official"] is False
+    assert "lpips_alex-custom" not in hib and hib == {"psnr": True, "ssim": True, "l1": False}
+
+
+@pytest.mark.parametrize("official", [True, False])
+def test_paired_translation_lpips_direction_only_for_official_weights(monkeypatch, official):
+    suffix = "alex" if official else "alex-custom"
+    monkeypatch.setattr("genbench.metrics.translation.paired_lpips",
+                        lambda *a, **k: ({f"lpips_{suffix}": 0.3}, {"lpips_net": "alex", "lpips_official": official}))
+    g = torch.Generator().manual_seed(1)
+    a, b = (torch.randint(0, 256, (2, 3, 16, 16), generator=g, dtype=torch.uint8) for _ in range(2))
+    values, hib, _ = paired_translation_metrics(a, b)
+    assert values[f"lpips_{suffix}"] == 0.3
+    assert hib.get(f"lpips_{suffix}") is (False if official else None)  # lower is better, or unranked
+
+
 def test_domain_classifier_weights_and_accuracy():
     info = json.loads((WEIGHTS_DIR / "digit-domains.json").read_text())
     assert sha256_file(WEIGHTS_DIR / "digit-domains.pt") == info["sha256"] == DOMAINS_SHA256
