@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import os
 import re
 from pathlib import Path
@@ -121,12 +122,24 @@ _JS = """
 
 
 def _sort_attr(v: Any) -> str:
+    """A cell's ``data-v``: what the page's script sorts by. Numbers are written so that JS
+    ``parseFloat`` reads them back: infinities as 'Infinity' / '-Infinity' (Python's 'inf' reads
+    as NaN there, which sorts as missing), NaN as '' (missing).
+
+    >>> [_sort_attr(x) for x in (3, float("inf"), float("-inf"), float("nan"), None, True)]
+    ['3.0', 'Infinity', '-Infinity', '', '', '1']
+    """
     if v is None:
         return ""
     if isinstance(v, bool):
         return str(int(v))
     if isinstance(v, (int, float)):
-        return repr(float(v))
+        x = float(v)
+        if math.isnan(x):
+            return ""
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        return repr(x)
     return html.escape(str(v))
 
 
@@ -154,7 +167,8 @@ def _table_html(view: TableView, index: int, images: Mapping[str, str]) -> list[
                 body = f"<strong>{html.escape(cell.bold)}</strong>" + (f": {html.escape(cell.text)}" if cell.text else "")
             else:
                 body = html.escape(cell.text)
-            out.append(f'<td class="{" ".join(cls)}" data-v="{_sort_attr(cell.sort)}">{body}</td>')
+            title = f' title="{html.escape(cell.title)}"' if cell.title else ""
+            out.append(f'<td class="{" ".join(cls)}" data-v="{_sort_attr(cell.sort)}"{title}>{body}</td>')
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return out
@@ -206,6 +220,7 @@ def render_html(
         if rank_note(v):
             out.append(f'<p class="note">{md_inline(rank_note(v))}</p>')
         out += _table_html(v, i, classes)
+        out += [f'<p class="note">{md_inline(line)}</p>' for line in v.footnotes]
         for caption, name in v.plots:
             if name in plots:
                 out.append(f'<figure><img src="{_data_uri(plots[name])}" alt="{e(caption)}">'

@@ -4,8 +4,17 @@ aggregate.csv (one line per entry), results.jsonl, grids/, plots/, index.html, l
 Reads result rows (JSON dicts, one per run or reference) and never imports a model, a
 metric or the training loop. Rows are ranked only against rows evaluated under the same
 protocol: the dataset, feature extractor and its weights sha256, n_real, n_fake, reference
-split, precision/recall k, IS splits and resize mode. Rows that differ in any of these go to
+split, precision/recall k, IS splits, resize mode and, for image-to-image rows, the weights
+sha256 of every extractor that scored them (``row['translation']['extractors']``: the
+digit-domains classifier behind ``fd_domains*``). Rows that differ in any of these go to
 separate tables, with a sentence saying which fields differ.
+
+A table is ranked by its task's headline metric where the task declares one (style transfer:
+``style_loss_<vgg>``), else by the first metric in METRIC_ORDER that has a direction and a
+number in the table's finished rows (a "skipped: weights absent" marker is not a number;
+metrics of custom weights, ``*-custom``, are never ranked). The note under the table names
+the metric used. A row that holds a marker instead of a number shows it ("skipped"), with
+the marker's full text under the table: "—" means the row has no such metric.
 
 Within a table, rows that differ only in their seeds are one entry (reports/aggregate.py):
 mean and 95% t interval per metric, ranks that say when entries are not separable. Order:
@@ -52,6 +61,7 @@ __all__ = [
 RESULTS_FILE = "results.jsonl"
 PROTOCOL_FIELDS = (
     "dataset", "extractor", "extractor_sha256", "n_real", "n_fake", "split", "pr_k", "is_splits", "resize_mode",
+    "translation_extractors",
 )
 FRONT_COLUMNS = ("label", "kind", "baseline", "dataset", "seed", "eval_seed", "split", "status", "error")
 ARROW = {True: "↑", False: "↓"}
@@ -156,6 +166,32 @@ def _is_ok(row: dict[str, Any]) -> bool:
     return row.get("status") == "ok"
 
 
+def _translation_extractors(row: dict[str, Any]) -> dict[str, str | None]:
+    """name -> weights sha256 of the extractors that scored an image-to-image row
+    (``row['translation']['extractors']``, bench/i2i_eval.py), sorted by name; {} for other rows.
+
+    Unpaired and multi-domain rows are ranked by ``fd_domains*``, made with the digit-domains
+    classifier, whose hash is recorded only here (the row's ``extractor_sha256`` is the
+    protocol extractor's): rows scored with other weights must not share a table.
+    """
+    exts = (row.get("translation") or {}).get("extractors")
+    if not isinstance(exts, dict):
+        return {}
+    return {str(name): (p.get("weights_sha256") if isinstance(p, dict) else None) for name, p in sorted(exts.items())}
+
+
+def _extractors_key(exts: dict[str, str | None]) -> str | None:
+    """The protocol's value for translation extractors: 'name=sha256, ...' (None without any)."""
+    return ", ".join(f"{name}={sha}" for name, sha in exts.items()) or None
+
+
+def _extractors_of_key(key: Any) -> list[tuple[str, str]]:
+    """(name, sha256) pairs back from :func:`_extractors_key`'s text."""
+    if not key:
+        return []
+    return [tuple(part.split("=", 1)) for part in str(key).split(", ")]  # type: ignore[misc]
+
+
 def protocol_of(row: dict[str, Any]) -> dict[str, Any]:
     """The fields that decide whether two rows' numbers are comparable (None = unknown)."""
     proto = row.get("protocol") or {}
@@ -174,6 +210,7 @@ def protocol_of(row: dict[str, Any]) -> dict[str, Any]:
         "pr_k": proto.get("pr_k"),
         "is_splits": proto.get("is_splits"),
         "resize_mode": first(row.get("resize_mode"), proto.get("resize_mode")),
+        "translation_extractors": _extractors_key(_translation_extractors(row)),
     }
 
 
@@ -256,7 +293,8 @@ def _is_real(row: dict[str, Any]) -> bool:
 
 
 def _metric_columns(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, bool]]:
-    """Metric names in order of appearance (the first ok run's first metric leads)."""
+    """Metric names in METRIC_ORDER (ties: in order of appearance, the first ok run's first), and
+    their directions."""
     names: list[str] = []
     hib: dict[str, bool] = {}
     ordered = sorted(rows, key=lambda r: (not (_is_ok(r) and r.get("kind", "run") == "run")))
@@ -275,6 +313,95 @@ METRIC_ORDER = (
     "fid", "fd_", "kid", "is", "precision", "recall", "density", "coverage",
     "modes_covered", "high_quality", "reverse_kl", "psnr", "ssim", "l1", "lpips",
 )
+
+
+# The headline metric a task kind declares (row-key prefixes, in order of preference). A task
+# that declares one is ranked by it or not at all: style transfer's other metrics (content
+# loss, LPIPS to the content image) measure how much of the content image survives, which a
+# model that barely stylises wins. The other kinds are ranked by METRIC_ORDER, which already
+# leads with their headline: FID / FD (unconditional, class-conditional, likelihood; FD of the
+# outputs for paired translation, fd_domains* for unpaired and multi-domain), modes covered
+# for the toy point sets.
+HEADLINE_METRICS: dict[str, tuple[str, ...]] = {"style-transfer": ("style_loss_",)}
+
+
+def _task_kind(rows: list[dict[str, Any]]) -> str | None:
+    """The task kind the rows say they are: ``translation.task`` of image-to-image rows
+    (paired, unpaired, multi-domain), 'style-transfer' for rows with style / content losses
+    (bench/style_data.py; rows carry no task field), else None."""
+    for r in rows:
+        translation = r.get("translation")
+        task = translation.get("task") if isinstance(translation, dict) else None
+        if task:
+            return str(task)
+        if any(str(m).startswith(("style_loss_", "content_loss_")) for m in r.get("metrics") or {}):
+            return "style-transfer"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
+def _ranking_metric(rows: list[dict[str, Any]], names: list[str], hib: dict[str, bool]) -> tuple[str | None, str]:
+    """The metric a table is ranked by (None: none can rank it), and a sentence that says why
+    when it is not the table's first metric or there is none ('' otherwise).
+
+    A metric can rank when it has a direction, is not of custom weights ('-custom') and holds
+    a number (not a marker such as "skipped: weights absent") in one of the finished runs
+    (the finished references when there are no runs). The task's declared headline
+    (HEADLINE_METRICS) when it has one, else the first such metric in ``names`` (METRIC_ORDER).
+    """
+    ok = [r for r in rows if _is_ok(r)]
+    pool = [r for r in ok if r.get("kind", "run") == "run"] or ok
+
+    def why_not(m: str) -> str | None:
+        if "-custom" in m:
+            return "custom weights, never ranked"
+        vals = [(r.get("metrics") or {}).get(m) for r in pool]
+        if not any(_is_number(v) for v in vals):
+            markers = _distinct(v for v in vals if isinstance(v, str))
+            if not markers:
+                return "no number"
+            return "holds " + " / ".join(f"“{_cell(x, 60).replace('`', '')}”" for x in markers)
+        return None if m in hib else "no direction"
+
+    task = _task_kind(rows)
+    if task in HEADLINE_METRICS:
+        prefixes = HEADLINE_METRICS[task]
+        candidates = [m for prefix in prefixes for m in names if m.startswith(prefix) and not m.endswith("_std")]
+        for m in candidates:
+            if why_not(m) is None:
+                return m, ""
+        tried = "; ".join(f"`{m}`: {why_not(m)}" for m in candidates)
+        return None, (f"Not ranked: a {task} table is ranked by `{prefixes[0]}*` alone, and no finished row has a "
+                      f"number of it from official weights" + (f" ({tried})" if tried else "") + ".")
+    passed: list[str] = []
+    for m in names:
+        reason = why_not(m)
+        if reason is None:
+            shown = "; ".join(passed)
+            return m, (f" Metrics before it in the usual order cannot rank: {shown}." if shown else "")
+        if reason != "no direction":  # an error bar (kid_mnist_std): not worth a word
+            passed.append(f"`{m}` {reason}")
+    if not names:
+        return None, ""
+    return None, ("Not ranked: no metric with a direction has a number in the finished rows"
+                  + (f" ({'; '.join(passed)})" if passed else "") + ".")
+
+
+def _marker(e: Entry, metric: str) -> str | None:
+    """The text a finished row holds instead of a number for ``metric`` ("skipped: weights
+    absent"), when none of the entry's finished rows has a number; else None."""
+    vals = [(r.get("metrics") or {}).get(metric) for r in e.ok_rows]
+    if any(_is_number(v) for v in vals):
+        return None
+    return next((v for v in vals if isinstance(v, str) and v.strip()), None)
+
+
+def _marker_short(marker: str) -> str:
+    """A marker's visible cell text: the part before its colon ("skipped")."""
+    return _cell(marker.split(":", 1)[0].strip() or marker, 24)
 
 
 def _fmt_seconds(v: Any) -> str:
@@ -353,6 +480,15 @@ def _protocol_text(proto: dict[str, Any]) -> str:
         f"dataset `{proto.get('dataset')}`",
         f"reference split `{proto.get('split')}`",
         f"extractor {ext}",
+    ]
+    # the image-to-image extractors besides the protocol's (the digit-domains classifier of fd_domains*)
+    others = [(n, h) for n, h in _extractors_of_key(proto.get("translation_extractors"))
+              if (n, h) != (proto.get("extractor"), str(sha))]
+    if others:
+        parts.append("translation extractors " + ", ".join(
+            f"`{n}` (weights sha256 `{h[:12]}…`)" if h not in (None, "None") else f"`{n}` (weights sha256 unknown)"
+            for n, h in others))
+    parts += [
         f"n_real = {fmt_num(proto.get('n_real'))}",
         f"n_fake = {fmt_num(proto.get('n_fake'))}",
     ]
@@ -380,6 +516,8 @@ def _budgets_line(rows: list[dict[str, Any]]) -> str:
 
 
 def _short(field: str, v: Any) -> str:
+    if field == "translation_extractors" and v:
+        return ", ".join(f"{n} {h[:12]}…" for n, h in _extractors_of_key(v))
     return str(v)[:12] + "…" if field == "extractor_sha256" and v else str(v)
 
 
@@ -409,6 +547,7 @@ class Cell:
     sort: Any = None
     bold: str | None = None
     image: str | None = None
+    title: str | None = None  # the full text behind a short one (a marker's): the HTML cell's title
 
 
 @dataclass
@@ -445,6 +584,8 @@ class TableView:
     untested: bool  # some pair was ordered by value alone (a side with one seed)
     tested: bool  # some pair was tested for separability
     plots: list[tuple[str, str]] = field(default_factory=list)  # (caption, file under plots/)
+    metric_note: str = ""  # why metrics before the ranking one in METRIC_ORDER cannot rank, or why nothing is ranked
+    footnotes: list[str] = field(default_factory=list)  # Markdown inline lines under the table (markers)
 
 
 def _mean_text(s: Summary | None, fmt: Any = fmt_num) -> tuple[str, Any]:
@@ -543,7 +684,10 @@ def build_tables(rows: list[dict[str, Any]], grids: dict[int, str | None] | None
         titles.append(title)
         entries = entries_of(members)
         names, hib = _metric_columns(members)
-        primary = names[0] if names else None
+        primary, metric_note = _ranking_metric(members, names, hib)
+        if primary is not None:  # the ranking metric (and its error bar) leads the columns
+            lead = [m for m in (primary, f"{primary}_std") if m in names]
+            names = lead + [m for m in names if m not in lead]
         runs = [e for e in entries if e.kind != "reference" and e.ok]
         untested = rank_entries(runs, primary, hib.get(primary, False)) if primary else False
         tested = primary is not None and sum(len(e.values(primary)) >= 2 for e in runs) >= 2
@@ -563,6 +707,7 @@ def build_tables(rows: list[dict[str, Any]], grids: dict[int, str | None] | None
             if e.rank is not None:
                 shared[e.rank] = shared.get(e.rank, 0) + 1
         row_views = []
+        markers: dict[str, list[str]] = {}  # marker text -> metrics that show it
         for e in ordered:
             r = e.first
             if e.kind == "reference":
@@ -578,7 +723,13 @@ def build_tables(rows: list[dict[str, Any]], grids: dict[int, str | None] | None
             cells = [Cell(pos, sort_pos), Cell(labels[id(e)], labels[id(e)]), Cell("samples" if g else DASH, image=g),
                      Cell(seeds_text, n)]
             for m in names:
-                cells.append(Cell(*_mean_text(e.metrics.get(m))) if e.ok else Cell(DASH))
+                marker = _marker(e, m) if e.ok else None
+                if marker is not None:
+                    cells.append(Cell(_marker_short(marker), None, title=marker))
+                    if m not in markers.setdefault(marker, []):
+                        markers[marker].append(m)
+                else:
+                    cells.append(Cell(*_mean_text(e.metrics.get(m))) if e.ok else Cell(DASH))
             for name in ("steps", "kimg"):
                 v = _same_or_mean(e, name)
                 cells.append(Cell(fmt_num(v), v))
@@ -599,15 +750,26 @@ def build_tables(rows: list[dict[str, Any]], grids: dict[int, str | None] | None
             reason=None if i == 0 else f"Not ranked with the first table: its protocol differs in {_differs(proto, first)}.",
             protocol_text=_protocol_text(proto), budget_text=_budgets_line(members), columns=columns, rows=row_views,
             entries=entries, metric=primary, hib=hib, untested=untested, tested=tested,
+            metric_note=metric_note, footnotes=_marker_notes(markers),
         ))
     return views
 
 
+def _marker_notes(markers: dict[str, list[str]]) -> list[str]:
+    """One line per marker shown in a table: its short text, the metrics, the full marker."""
+    return [
+        f"*{_marker_short(text)}* (in {', '.join(f'`{m}`' for m in metrics)}): the row holds "
+        f"“{_cell(text).replace('`', '')}” instead of a number: the metric applies but was not computed. "
+        f"{DASH} means the row has no such metric."
+        for text, metrics in markers.items()
+    ]
+
+
 def rank_note(view: TableView) -> str:
-    """How this table's ranks and intervals read (Markdown inline)."""
+    """How this table's ranks and intervals read (Markdown inline), or why it is not ranked."""
     if not view.metric:
-        return ""
-    text = (f"Ranked by `{view.metric}`. Values are means over seeds; ± is the half-width of the "
+        return view.metric_note
+    text = (f"Ranked by `{view.metric}`.{view.metric_note} Values are means over seeds; ± is the half-width of the "
             f"{CONFIDENCE:.0%} confidence interval of the mean (Student's t, n − 1 degrees of freedom); "
             "one seed has no interval (CI n/a).")
     if view.tested:
@@ -669,6 +831,8 @@ def render_markdown(
         if note_v:
             out += [note_v, ""]
         out += _table(v) + [""]
+        for line in v.footnotes:
+            out += [line, ""]
         for caption, name in v.plots:
             out += [f"![{caption}](plots/{name})", ""]
     out += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance_items(rows, made_at)]
@@ -710,9 +874,14 @@ def provenance_items(rows: list[dict[str, Any]], made_at: dict[str, Any] | None 
         ", ".join(f"{k} {v}" for k, v in (r.get("versions") or {}).items()) or None for r in rows
     )
     devices = _distinct(r.get("device") for r in rows)
+    protos = [protocol_of(r) for r in rows]
     extractors = _distinct(
         f"`{p['extractor']}` weights sha256 `{p['extractor_sha256']}`, resize `{p.get('resize_mode') or 'none'}`"
-        for p in map(protocol_of, rows) if p.get("extractor")
+        for p in protos if p.get("extractor")
+    ) + _distinct(
+        f"`{n}` weights sha256 `{h}` (image-to-image scoring)"
+        for p in protos for n, h in _extractors_of_key(p.get("translation_extractors"))
+        if (n, h) != (p.get("extractor"), str(p.get("extractor_sha256")))
     )
     sizes = _distinct(f"n_real {fmt_num(p['n_real'])} / n_fake {fmt_num(p['n_fake'])}" for p in map(protocol_of, rows))
     budgets = _distinct(_budget_text(r.get("budget")) for r in rows if r.get("kind", "run") == "run" and r.get("budget"))

@@ -233,3 +233,31 @@ def test_number_paths_leave_out_front_ends_and_executors(tmp_path):
     git("commit", "-qam", "two")
     changed = git("diff", "--name-only", first, "HEAD", "--", *L.NUMBER_PATHS).split()
     assert changed == ["bench/train.py", "metrics/kid.py"]
+
+
+def test_infinite_values_sort_as_numbers(tmp_path):
+    """An untrained toy model's reverse KL is inf: the page's sort key must read back as a
+    number in JS (parseFloat('inf') is NaN, which the script sorts as missing)."""
+    from genbench.reports.html import _sort_attr
+
+    assert [_sort_attr(float("inf")), _sort_attr(float("-inf")), _sort_attr(2.5)] == ["Infinity", "-Infinity", "2.5"]
+    rows = [make_row("gan", metrics={"reverse_kl": 0.5}), make_row("untrained (gan)", kind="reference",
+                                                                   metrics={"reverse_kl": float("inf")})]
+    for r in rows:
+        r["higher_is_better"]["reverse_kl"] = False
+    page = parse(L.write_leaderboard(rows, tmp_path / "b", title="t")["html"])
+    col = page.tables[0]["head"].index("reverse_kl ↓")
+    values = dict(zip(page.tables[0]["labels"], (c[col] for c in page.tables[0]["cells"])))
+    assert values == {"gan": "0.5", "untrained (gan)": "Infinity"}
+    if shutil.which("node"):  # the page's own parser
+        res = subprocess.run(["node", "-e", "console.log(JSON.stringify(['Infinity', '-Infinity'].map(parseFloat)"
+                              ".map(x => [isNaN(x), x > 1e308, x < -1e308])))"], capture_output=True, text=True, timeout=60)
+        assert json.loads(res.stdout) == [[False, True, False], [False, False, True]]
+
+
+def test_skipped_marker_cell_has_its_reason(tmp_path):
+    """HTML shows 'skipped' with the marker as the cell's title and a note under the table."""
+    rows = [make_row("dcgan", fd=12.0, metrics={"lpips_diversity_alex": "skipped: weights absent"})]
+    html = L.write_leaderboard(rows, tmp_path / "b", title="t")["html"].read_text()
+    assert '<td class="" data-v="" title="skipped: weights absent">skipped</td>' in html
+    assert "<p class=\"note\"><em>skipped</em> (in <code>lpips_diversity_alex</code>)" in html

@@ -305,3 +305,136 @@ def test_headline_metric_leads_whatever_the_json_key_order():
     header = next(line for line in text.splitlines() if line.startswith("| # |"))
     assert header.index("fd_mnist") < header.index("kid_mnist") < header.index("kid_mnist_std") < header.index("coverage_mnist")
     assert text.index("good-fd") < text.index("good-cov")
+
+
+# --- which metric ranks a table ---------------------------------------------------------------
+SKIPPED = "skipped: weights absent"
+
+
+def task_row(label, metrics, *, kind="run", dataset="skimage-style", extractor="vgg19", hib=None, translation=None):
+    """A fabricated one-seed row of a non-generative task (style transfer, image-to-image)."""
+    row = {
+        "label": label, "kind": kind, "status": "ok", "dataset": dataset, "baseline": label, "seed": 0,
+        "spec_hash": label, "extractor": extractor, "extractor_sha256": SHA_A, "n_real": 90, "n_fake": 90,
+        "resize_mode": "none", "protocol": {"extractor": extractor, "n_fake": 90, "split": "test", "pr_k": 3, "is_splits": 10},
+        "spec": {"baseline": label, "seed": 0, "overrides": {}}, "metrics": metrics,
+        "higher_is_better": hib if hib is not None else {k: False for k in metrics},
+    }
+    if translation is not None:
+        row["translation"] = translation
+    return row
+
+
+def style_rows():
+    """A near-copy model (tiny LPIPS to the content image, large style loss), a real stylist, and a
+    model scored with a custom loss VGG (its losses named '-custom', its LPIPS not)."""
+    return [
+        task_row("content (copy)", {"content_loss_vgg19": 0.0, "style_loss_vgg19": 60.0, "lpips_content_alex": 0.0,
+                                    "ms_per_image": 0.0}, kind="reference"),
+        task_row("lazy", {"content_loss_vgg19": 0.01, "style_loss_vgg19": 50.0, "lpips_content_alex": 0.01, "ms_per_image": 1.0}),
+        task_row("good", {"content_loss_vgg19": 2.0, "style_loss_vgg19": 5.0, "lpips_content_alex": 0.45, "ms_per_image": 1.0}),
+        task_row("custom-vgg", {"content_loss_vgg19-custom": 1.0, "style_loss_vgg19-custom": 1.0,
+                                "lpips_content_alex": 0.005, "ms_per_image": 1.0}),
+    ]
+
+
+def test_style_transfer_table_is_ranked_by_style_loss():
+    """A style table ranks by style_loss_<vgg>, never by LPIPS to the content image (which a model
+    that barely stylises wins) nor by a custom VGG's loss; the note names the metric used."""
+    (view,) = L.build_tables(style_rows())
+    assert view.metric == "style_loss_vgg19"
+    ranks = {rv.entry.label: rv.cells[0].text for rv in view.rows}
+    assert ranks == {"content (copy)": "ref", "good": "1", "lazy": "2", "custom-vgg": L.DASH}
+    assert [c.title for c in view.columns if c.kind == "metric"][0] == "style_loss_vgg19 ↓"  # it leads
+    assert L.rank_note(view).startswith("Ranked by `style_loss_vgg19`.")
+    # without LPIPS weights: still ranked by the style loss
+    rows = style_rows()
+    for r in rows:
+        r["metrics"]["lpips_content_alex"] = SKIPPED
+    assert L.build_tables(rows)[0].metric == "style_loss_vgg19"
+    # no official style loss anywhere: not ranked at all (content metrics would reward not stylising)
+    rows = [r for r in style_rows() if r["label"] in ("content (copy)", "custom-vgg")]
+    (view,) = L.build_tables(rows)
+    assert view.metric is None and all(rv.cells[0].text in ("ref", L.DASH) for rv in view.rows)
+    assert L.rank_note(view).startswith("Not ranked") and "Ranked by" not in L.rank_note(view)
+
+
+def test_skipped_and_custom_metrics_never_rank():
+    """The first metric in METRIC_ORDER holds the 'skipped' marker in every row (FD without its
+    weights) or is of custom weights: the table ranks by the first metric that has a number."""
+    def paired(label, psnr, ssim, l1):
+        m = {"fd_inception": SKIPPED, "psnr": psnr, "ssim": ssim, "l1": l1, "lpips_alex": SKIPPED}
+        return task_row(label, m, dataset="gray2color", extractor="mnist-lenet",
+                        hib={"psnr": True, "ssim": True, "l1": False}, translation={"task": "paired"})
+
+    (view,) = L.build_tables([paired("cyclegan", 18.0, 0.55, 0.12), paired("pix2pix", 24.0, 0.8, 0.05)])
+    assert view.metric == "psnr"
+    assert [(rv.cells[0].text, rv.entry.label) for rv in view.rows] == [("1", "pix2pix"), ("2", "cyclegan")]
+    note = L.rank_note(view)
+    assert note.startswith("Ranked by `psnr`.") and "`fd_inception` holds “skipped: weights absent”" in note
+
+    def custom(label, fd, prec):
+        return {"label": label, "kind": "run", "status": "ok", "spec_hash": label, "dataset": "mnist",
+                "metrics": {"fd_mnist-custom": fd, "precision_mnist": prec},
+                "higher_is_better": {"fd_mnist-custom": False, "precision_mnist": True}}
+
+    (view,) = L.build_tables([custom("a", 1.0, 0.2), custom("b", 9.0, 0.9)])
+    assert view.metric == "precision_mnist" and view.rows[0].entry.label == "b"
+    assert "custom weights" in L.rank_note(view)
+
+
+def i2i_row(label, domains_sha, fd):
+    """An unpaired translation row: fd_domains_ab is made with the digit-domains classifier."""
+    exts = {"digit-domains": {"extractor": "digit-domains", "weights_sha256": domains_sha},
+            "mnist-lenet": {"extractor": "mnist-lenet", "weights_sha256": SHA_A}}
+    return task_row(label, {"fd_domains_ab": fd}, dataset="digits2textured", extractor="mnist-lenet",
+                    translation={"task": "unpaired", "extractors": exts})
+
+
+def test_rows_scored_with_other_domain_classifier_weights_are_not_ranked_together():
+    a, b = i2i_row("old-classifier", "c" * 64, 0.9), i2i_row("new-classifier", "d" * 64, 0.5)
+    assert L.protocol_of(a) != L.protocol_of(b)
+    views = L.build_tables([a, b])
+    assert len(views) == 2 and [[e.label for e in v.entries] for v in views] == [["old-classifier"], ["new-classifier"]]
+    assert "translation extractors `digit-domains` (weights sha256 `cccccccccccc…`)" in views[0].protocol_text
+    assert "translation extractors `digit-domains` (weights sha256 `dddddddddddd…`)" in views[1].protocol_text
+    assert "translation_extractors (`digit-domains dddddddddddd…" in views[1].reason
+    # the same weights: one table, ranked together
+    (view,) = L.build_tables([a, i2i_row("other", "c" * 64, 0.5)])
+    assert [rv.entry.label for rv in view.rows] == ["other", "old-classifier"]
+
+
+def test_committed_quick_board_renders_with_its_domain_extractor():
+    """The committed quick rows still render, and the unpaired / multi-domain tables name the
+    digit-domains weights their ranking metric was made with."""
+    from pathlib import Path
+
+    board = Path(__file__).resolve().parent.parent / "reports" / "leaderboards" / "quick"
+    rows = L.dedup_rows(L.load_rows(board))
+    views = L.build_tables(rows)
+    by_dataset = {v.proto["dataset"]: v for v in views}
+    for ds in ("digits2textured", "digit-domains"):
+        sha = next(r for r in rows if r["dataset"] == ds)["translation"]["extractors"]["digit-domains"]["weights_sha256"]
+        assert f"`digit-domains` (weights sha256 `{sha[:12]}…`)" in by_dataset[ds].protocol_text
+        assert by_dataset[ds].metric.startswith("fd_domains")
+    assert by_dataset["mnist"].metric == "fd_mnist" and by_dataset["edges2digits"].metric == "fd_mnist"
+    assert by_dataset["ring8"].metric == "modes_covered"
+    assert "translation extractors" not in by_dataset["mnist"].protocol_text
+    assert "## digits2textured" in L.render_markdown(rows, "quick", views=views)
+
+
+def test_skipped_marker_is_shown_not_a_dash(tmp_path):
+    """A row holding "skipped: weights absent" shows 'skipped' (and the marker under the table);
+    '—' stays for a metric the row does not have."""
+    rows = [make_row("dcgan", fd=12.0), make_row("vae", fd=20.0)]
+    rows[0]["metrics"]["lpips_diversity_alex"] = SKIPPED
+    rows[1]["metrics"]["lpips_diversity_alex"] = SKIPPED
+    rows[0]["metrics"]["class_acc_mnist"] = 0.9  # vae has no class accuracy: not applicable
+    md = L.write_leaderboard(rows, tmp_path / "b", title="t", html=False)["readme"].read_text()
+    lines = md.splitlines()
+    head = next(x for x in lines if x.startswith("| # |")).split(" | ")
+    cells = {x.split(" | ")[1]: x.split(" | ") for x in lines if x.startswith("| 1 |") or x.startswith("| 2 |")}
+    lp, acc = head.index("lpips_diversity_alex"), head.index("class_acc_mnist")
+    assert cells["**dcgan**"][lp] == "skipped" and cells["**vae**"][lp] == "skipped"
+    assert cells["**dcgan**"][acc] == "0.9000" and cells["**vae**"][acc] == L.DASH
+    assert "*skipped* (in `lpips_diversity_alex`): the row holds “skipped: weights absent” instead of a number" in md
