@@ -1,9 +1,13 @@
 """The regression gate: compare two sets of result rows entry by entry, metric by metric.
 
 BASE and NEW are result rows (a results.jsonl, or a leaderboard / runs folder holding one).
-Rows are grouped into entries over seeds (``genbench.reports.aggregate``) and matched by
-everything but their seeds and protocol; for every matched (entry, metric) with a known
-direction, and for the speed fields, the change NEW - BASE is judged:
+Each side's rows are first split by evaluation protocol (``group_by_protocol``, as the
+leaderboard's tables are), then grouped into entries over seeds (``genbench.reports.aggregate``),
+so that rows scored under different protocols (n_fake 2000 and 500 of one label) are never
+averaged into one entry. Entries are matched across the sides by everything but their seeds,
+under the same protocol; an entry found on both sides only under different protocols is *not
+comparable* (said, with the fields that differ, never compared silently). For every matched
+(entry, metric) with a known direction, and for the speed fields, the change NEW - BASE is judged:
 
 - both sides with >= 2 seeds: Welch's t-test (two-sided, scipy ``ttest_ind(equal_var=False)``);
   the p-values of all these comparisons are Holm-corrected together, so that checking many
@@ -27,11 +31,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from genbench.reports.aggregate import SPEED_FIELDS, Entry, Summary, entries_of, holm, welch_p
-from genbench.reports.leaderboard import PROTOCOL_FIELDS, ReportError, dedup_rows, fmt_num, protocol_of
+from genbench.reports.leaderboard import PROTOCOL_FIELDS, ReportError, dedup_rows, fmt_num, group_by_protocol
 
 __all__ = ["Thresholds", "Change", "CompareResult", "compare_rows", "render_text", "render_markdown_diff",
            "parse_assignments"]
@@ -175,45 +180,142 @@ def _beyond(c: Change, alpha: float) -> bool:
     return big
 
 
+@dataclass
+class _Side:
+    """One entry of one side under one protocol (the protocol its finished rows were scored under)."""
+
+    entry: Entry
+    proto: dict[str, Any]
+    label: str = ""  # the entry's label, with its protocol when the label comes under several
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+
+def _sides(rows: Sequence[dict[str, Any]]) -> list[_Side]:
+    """Entries of one side: rows split by protocol first (as the leaderboard's tables), then
+    grouped over seeds within each protocol, so that no entry pools two protocols."""
+    out = []
+    for proto, members in group_by_protocol(dedup_rows(rows)):
+        out += [_Side(e, proto) for e in entries_of(members, with_protocol=False)]
+    return out
+
+
+def _agrees(known: dict[str, Any], proto: dict[str, Any]) -> bool:
+    """Whether ``known`` (a failed entry's protocol, None where it never got that far) agrees with ``proto``."""
+    return all(v is None or proto.get(f) == v for f, v in known.items())
+
+
+def _same_protocol(b: _Side, n: _Side) -> bool:
+    """Equal protocols; a side with no finished row only has to agree on the fields it knows."""
+    if b.proto == n.proto:
+        return True
+    return (not n.entry.ok and _agrees(n.proto, b.proto)) or (not b.entry.ok and _agrees(b.proto, n.proto))
+
+
+_SHA256 = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
+
+
+def _value(v: Any) -> str:
+    """A protocol value for a sentence: its repr, sha256 hashes cut to 12 hex digits."""
+    return _SHA256.sub(r"\1…", repr(v))
+
+
+def _protocol_diff(pb: dict[str, Any], pn: dict[str, Any]) -> str:
+    """The fields that differ, 'field BASE -> NEW', comma-separated."""
+    return ", ".join(f"{f} {_value(pb.get(f))} -> {_value(pn.get(f))}"
+                     for f in PROTOCOL_FIELDS if pb.get(f) != pn.get(f))
+
+
+def _match(base: list[_Side], new: list[_Side]) -> tuple[list[tuple[_Side, _Side | None]], list[_Side]]:
+    """(BASE entry, its NEW entry or None) pairs, and the NEW entries left over.
+
+    Same key and protocol first; then a BASE entry left over takes a NEW entry of its key
+    under another protocol (compared as 'not comparable', or, for a side that never finished,
+    one that agrees on what it knows).
+    """
+    left = list(new)
+    pairs: dict[int, _Side | None] = {}
+    for i, b in enumerate(base):
+        n = next((x for x in left if x.key == b.key and x.proto == b.proto), None)
+        if n is not None:
+            pairs[i] = n
+            left.remove(n)
+    for i, b in enumerate(base):
+        if i in pairs:
+            continue
+        same = [x for x in left if x.key == b.key]
+        n = next((x for x in same if _same_protocol(b, x)), same[0] if same else None)
+        if n is not None:
+            left.remove(n)
+        pairs[i] = n
+    return [(b, pairs[i]) for i, b in enumerate(base)], left
+
+
+def _label_protocols(base: list[_Side], new: list[_Side]) -> None:
+    """Set each side's display label: the entry label, plus the protocol fields that set it
+    apart where one side holds that entry under several protocols (a plain protocol change
+    between the sides is said by its 'not comparable' line instead)."""
+    protos: dict[str, list[dict[str, Any]]] = {}
+    several: set[str] = set()
+    for side in (base, new):
+        here: dict[str, list[dict[str, Any]]] = {}
+        for s in side:
+            if s.entry.ok:
+                for seen in (here.setdefault(s.key, []), protos.setdefault(s.key, [])):
+                    if s.proto not in seen:
+                        seen.append(s.proto)
+        several |= {k for k, v in here.items() if len(v) > 1}
+    for s in base + new:
+        s.label = s.entry.label
+        if s.key in several:
+            seen = protos[s.key]
+            fields = [f for f in PROTOCOL_FIELDS if len({json.dumps(p.get(f), default=str) for p in seen}) > 1]
+            s.label += " [" + ", ".join(f"{f} {_value(s.proto.get(f))}" for f in fields) + "]"
+
+
 def compare_rows(base_rows: Sequence[dict[str, Any]], new_rows: Sequence[dict[str, Any]],
                  thresholds: Thresholds | None = None) -> CompareResult:
-    """Judge every (entry, metric) and (entry, speed field) of BASE against NEW."""
+    """Judge every (entry, metric) and (entry, speed field) of BASE against NEW, entry by entry
+    under one protocol (see the module docstring)."""
     th = thresholds or Thresholds()
-    base = entries_of(dedup_rows(base_rows), with_protocol=False)
-    new = {e.key: e for e in entries_of(dedup_rows(new_rows), with_protocol=False)}
-    if not base:
+    base_sides, new_sides = _sides(base_rows), _sides(new_rows)
+    if not base_sides:
         raise ReportError("BASE has no result rows: nothing to compare against")
-    if not new:
+    if not new_sides:
         raise ReportError("NEW has no result rows: nothing to compare")
-    if not any(e.key in new for e in base):
+    if not {s.key for s in base_sides} & {s.key for s in new_sides}:
         raise ReportError(
             "BASE and NEW share no entry (label, dataset, baseline, budget and overrides must match): "
             "compare results of the same suite"
         )
+    _label_protocols(base_sides, new_sides)
+    pairs, extra = _match(base_sides, new_sides)
     changes: list[Change] = []
     tested: list[Change] = []
-    for b in base:
+    for bs, ns in pairs:
+        b, label = bs.entry, bs.label
         row = b.first
         ds = row.get("dataset")
-        n = new.get(b.key)
-        if n is None:
+        if ns is None:
             if b.ok:
-                changes.append(Change(b.label, ds, "", "entry", "missing", why="in BASE, not in NEW"))
+                changes.append(Change(label, ds, "", "entry", "missing", why="in BASE, not in NEW"))
             continue
-        pb, pn = protocol_of(b.first), protocol_of(n.first)
-        if pb != pn:
-            diff = ", ".join(f"{f} {pb.get(f)!r} -> {pn.get(f)!r}" for f in PROTOCOL_FIELDS if pb.get(f) != pn.get(f))
-            changes.append(Change(b.label, ds, "", "entry", "not comparable", why=f"protocol changed: {diff}"))
+        n = ns.entry
+        if not _same_protocol(bs, ns):
+            changes.append(Change(label, ds, "", "entry", "not comparable",
+                                  why=f"protocol changed: {_protocol_diff(bs.proto, ns.proto)}"))
             continue
         if b.ok and not n.ok:
             err = next((r.get("error") for r in n.rows if r.get("error")), None)
-            changes.append(Change(b.label, ds, "", "entry", "failed",
+            changes.append(Change(label, ds, "", "entry", "failed",
                                   why=f"NEW {n.rows[0].get('status')}" + (f": {err}" if err else "")))
             continue
         if not b.ok:
             continue
         if len(n.ok_rows) < len(b.ok_rows):
-            changes.append(Change(b.label, ds, "", "entry", "failed",
+            changes.append(Change(label, ds, "", "entry", "failed",
                                   why=f"{len(b.ok_rows) - len(n.ok_rows)} fewer seeds finished in NEW "
                                       f"({len(n.ok_rows)} of {len(n.rows)} vs {len(b.ok_rows)} of {len(b.rows)})"))
         for m, sb in b.metrics.items():
@@ -221,7 +323,7 @@ def compare_rows(base_rows: Sequence[dict[str, Any]], new_rows: Sequence[dict[st
             if hib is None or sb.mean is None:
                 continue  # no direction (an error bar such as kid_mnist_std): nothing to gate
             sn = n.metrics.get(m)
-            c = Change(b.label, ds, m, "quality", "", higher_is_better=hib)
+            c = Change(label, ds, m, "quality", "", higher_is_better=hib)
             if sn is None or sn.mean is None:
                 c.verdict, c.base_mean, c.base_n, c.why = "missing", sb.mean, sb.n, "metric absent in NEW"
                 changes.append(c)
@@ -235,7 +337,7 @@ def compare_rows(base_rows: Sequence[dict[str, Any]], new_rows: Sequence[dict[st
             sb, sn = b.speed.get(name), n.speed.get(name)
             if sb is None or sn is None or sb.mean is None or sn.mean is None:
                 continue
-            c = Change(b.label, ds, name, "speed", "", higher_is_better=hib)
+            c = Change(label, ds, name, "speed", "", higher_is_better=hib)
             _judge_values(c, sb, sn, b.speed_values(name), n.speed_values(name), th)
             if not (th.gate_speed and same_machine):
                 c.verdict = "not gated"
@@ -258,10 +360,14 @@ def compare_rows(base_rows: Sequence[dict[str, Any]], new_rows: Sequence[dict[st
             c.verdict = "within noise"
         if not c.why:
             c.why = _why(c, th.alpha)
-    for key, e in new.items():
-        if not any(b.key == key for b in base):
-            changes.append(Change(e.label, e.first.get("dataset"), "", "entry", "new", why="in NEW, not in BASE"))
-    return CompareResult(changes, th, len(base), len(new))
+    for ns in extra:
+        others = [bs for bs in base_sides if bs.key == ns.key]
+        why = "in NEW, not in BASE"
+        if others:  # the same entry under another protocol in BASE: say so, never compare
+            why = (f"in NEW only under this protocol, not compared: BASE has it under another "
+                   f"({_protocol_diff(others[0].proto, ns.proto)})")
+        changes.append(Change(ns.label, ns.entry.first.get("dataset"), "", "entry", "new", why=why))
+    return CompareResult(changes, th, len(base_sides), len(new_sides))
 
 
 def _machine(e: Entry) -> tuple:

@@ -159,3 +159,31 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert "no result rows" in capsys.readouterr().err
     assert main(["compare", str(QUICK), str(p_new), "--tol", "fd_mnist=1.5"]) == 0
     assert main(["compare", str(QUICK), str(p_new), "--tol", "oops"]) == 2
+
+
+def at_n_fake(row, n_fake):
+    """The row as if it were evaluated with another n_fake (a quick look beside the standard protocol)."""
+    row = copy.deepcopy(row)
+    row["n_fake"] = row["protocol"]["n_fake"] = row["spec"]["protocol"]["n_fake"] = n_fake
+    row["spec_hash"] += f"-n{n_fake}"
+    return row
+
+
+def test_rows_of_another_protocol_are_not_pooled_into_an_entry():
+    """NEW holds the standard n_fake 2000 rows, worse by 20%, and two quick looks at n_fake 500 of
+    the same label: pooled, their spread hides the regression; per protocol it fires, and the
+    n_fake 500 entry is named, not compared."""
+    base = [make_row("dcgan", s, fd=fd) for s, fd in enumerate((5.0, 5.2, 4.9))]
+    new = [make_row("dcgan", s, fd=fd) for s, fd in enumerate((6.0, 6.2, 5.9))]
+    new += [at_n_fake(make_row("dcgan", s, fd=fd), 500) for s, fd in enumerate((4.0, 9.0))]
+    res = C.compare_rows(base, new)
+    fd = [c for c in res.changes if c.name == "fd_mnist"]
+    assert len(fd) == 1 and fd[0].verdict == "regressed" and fd[0].new_n == 3 and fd[0].base_n == 3
+    assert fd[0].new_mean == pytest.approx(6.0333333) and res.exit_code == 1
+    (extra,) = [c for c in res.changes if c.kind == "entry"]
+    assert extra.verdict == "new" and "n_fake 2000 -> 500" in extra.why and "500" in extra.label
+    assert "dcgan [n_fake 500]" in C.render_text(res, show_all=True)
+    # NEW has the entry only under the other protocol: not comparable, a regression
+    res = C.compare_rows(base, [r for r in new if r["n_fake"] == 500])
+    assert [(c.verdict, c.label) for c in res.changes] == [("not comparable", "dcgan")]
+    assert "n_fake 2000 -> 500" in res.changes[0].why and res.exit_code == 1
