@@ -29,7 +29,7 @@ import torch
 
 from genbench.bench.registry import Registry
 from genbench.metrics.frechet import frechet_distance
-from genbench.metrics.inception_score import inception_score
+from genbench.metrics.inception_score import IS_SHUFFLE_SEED, inception_score
 from genbench.metrics.kid import effective_subset_size, kid
 from genbench.metrics.prdc import prdc_multi
 from genbench.metrics.stats import FeatureStats
@@ -208,7 +208,7 @@ def _settings(selected: list[str], real: FeatureStats, fake: FeatureStats, pr_k:
         out.update(kid_subsets=kid_subsets, kid_seed=seed,
                    kid_subset_size=effective_subset_size(real.n, fake.n, kid_subset_size))
     if "is" in selected:
-        out["is_splits"] = is_splits
+        out.update(is_splits=is_splits, is_shuffle_seed=IS_SHUFFLE_SEED)  # rows split in RandomState(seed).permutation order
     if "precision" in selected or "recall" in selected:
         out["pr_k"] = pr_k
     if "density" in selected or "coverage" in selected:

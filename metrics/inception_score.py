@@ -4,8 +4,12 @@
 
 per split of ``splits`` contiguous chunks (chunk i is rows i*N//splits to (i+1)*N//splits), with
 p(y) the chunk's mean prediction; the result is the mean and the population std (ddof=0) over
-chunks. Unlike torch-fidelity's default, rows are not shuffled first: generated samples are
-already i.i.d., and shuffling would make the split depend on a hidden seed.
+chunks. As in torch-fidelity's default (``isc_features_to_metric(shuffle=True, rng_seed=2020)``),
+the rows are first put in the order ``numpy.random.RandomState(seed).permutation(N)``, so genbench's
+IS equals torch-fidelity's on the same logits. Without the shuffle the chunks would inherit the
+samples' order: samples stored sorted by class (a class-conditional model's files named
+``<label>_<i>.png``) give chunks of one class each, and an IS near 1 instead of near the number of
+classes. The seed is fixed (``IS_SHUFFLE_SEED``) and recorded with the splits.
 
 >>> import torch
 >>> inception_score(torch.zeros(20, 10), splits=2)  # constant predictions: IS = 1
@@ -18,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+IS_SHUFFLE_SEED = 2020  # torch-fidelity's default rng_seed for the Inception Score's shuffle
 
 
 def _logits_float64(logits: Any, device: Any = None) -> torch.Tensor:
@@ -32,19 +38,28 @@ def _logits_float64(logits: Any, device: Any = None) -> torch.Tensor:
     return t
 
 
-def inception_score(logits: Any, splits: int = 10, device: Any = None) -> tuple[float, float]:
+def inception_score(
+    logits: Any, splits: int = 10, device: Any = None, shuffle: bool = True, seed: int = IS_SHUFFLE_SEED
+) -> tuple[float, float]:
     """(mean, std) Inception Score of float (N, K) unnormalised logits; needs N >= splits.
 
     Computed in float64 from ``log_softmax`` (on ``device``, the CPU when None: 50k x 1008 takes
     seconds on 2 cores, milliseconds on a GPU). The score lies in [1, K]: 1 when every sample
     gets the same prediction, K when predictions are confident and classes balanced.
+    shuffle, seed: split the rows in the order ``RandomState(seed).permutation(N)`` (torch-fidelity's
+    default, seed 2020), so that the score does not depend on the order the samples are stored in;
+    shuffle=False splits them as given.
     """
     if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
         raise ValueError(f"splits must be an integer >= 1, got {splits!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32) (numpy RandomState), got {seed!r}")
     log_p = torch.log_softmax(_logits_float64(logits, device), dim=1)
     n = log_p.shape[0]
     if n < splits:
         raise ValueError(f"the Inception Score needs at least splits={splits} samples, got {n}; generate more samples")
+    if shuffle:
+        log_p = log_p[torch.from_numpy(np.random.RandomState(seed).permutation(n)).to(log_p.device)]
     scores = []
     for i in range(splits):
         chunk = log_p[i * n // splits : (i + 1) * n // splits]

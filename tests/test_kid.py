@@ -159,12 +159,16 @@ def test_kid_errors() -> None:
 def test_is_matches_torch_fidelity(n: int, k: int, splits: int) -> None:
     tf_isc = pytest.importorskip("torch_fidelity.metric_isc")
     logits = torch.from_numpy(np.random.default_rng(n + k).standard_normal((n, k)) * 4).float()
-    ref = tf_isc.isc_features_to_metric(logits, splits=splits, shuffle=False)
-    mean, std = inception_score(logits, splits=splits)
-    assert mean == pytest.approx(ref["inception_score_mean"], rel=1e-3)
-    assert std == pytest.approx(ref["inception_score_std"], rel=1e-3, abs=1e-9)
-    # tighter than the required 1e-3: both are float64 from the same logits
-    assert mean == pytest.approx(ref["inception_score_mean"], rel=1e-10)
+    for shuffle in (True, False):  # torch-fidelity's default shuffles (rng_seed=2020); so does genbench's
+        ref = tf_isc.isc_features_to_metric(logits, splits=splits) if shuffle else \
+            tf_isc.isc_features_to_metric(logits, splits=splits, shuffle=False)
+        mean, std = inception_score(logits, splits=splits) if shuffle else \
+            inception_score(logits, splits=splits, shuffle=False)
+        assert mean == pytest.approx(ref["inception_score_mean"], rel=1e-3)
+        assert std == pytest.approx(ref["inception_score_std"], rel=1e-3, abs=1e-9)
+        # tighter than the required 1e-3: both are float64 from the same logits
+        assert mean == pytest.approx(ref["inception_score_mean"], rel=1e-10)
+        assert std == pytest.approx(ref["inception_score_std"], rel=1e-7, abs=1e-12)
 
 
 
@@ -186,7 +190,8 @@ def test_compute_metrics_kid_selection_names_details() -> None:
     values, higher = compute_metrics(real, fake, "toy", seed=3, details=details)
     assert (values["kid_toy"], values["kid_toy_std"]) == kid(real.features, fake.features, 100, 1000, seed=3)
     assert higher["kid_toy"] is False and "kid_toy_std" not in higher
-    assert details == {"kid_subsets": 100, "kid_subset_size": 300, "kid_seed": 3, "is_splits": 10, "pr_k": 3, "dc_k": 5}
+    assert details == {"kid_subsets": 100, "kid_subset_size": 300, "kid_seed": 3, "is_splits": 10, "is_shuffle_seed": 2020,
+                       "pr_k": 3, "dc_k": 5}
     assert compute_metrics(real, fake, "toy", seed=4)[0]["kid_toy"] != values["kid_toy"]
     only, _ = compute_metrics(real, fake, "toy", seed=3, metrics=["kid"], names={"kid": "kid", "kid_std": "kid_std"})
     assert only == {"kid": values["kid_toy"], "kid_std": values["kid_toy_std"]}

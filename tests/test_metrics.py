@@ -30,10 +30,38 @@ def numpy_is(logits: np.ndarray, splits: int) -> tuple[float, float]:
 @pytest.mark.parametrize("n,splits", [(1000, 10), (997, 10), (50, 1), (30, 3)])
 def test_is_matches_numpy_reference(n: int, splits: int) -> None:
     logits = np.random.default_rng(n).standard_normal((n, 10)) * 3
-    mean, std = inception_score(torch.from_numpy(logits).float(), splits=splits)
+    mean, std = inception_score(torch.from_numpy(logits).float(), splits=splits, shuffle=False)
     ref_mean, ref_std = numpy_is(logits.astype(np.float32), splits)
     assert mean == pytest.approx(ref_mean, rel=1e-10)
     assert std == pytest.approx(ref_std, rel=1e-8, abs=1e-12)
+    # the default splits the rows in torch-fidelity's order: RandomState(2020).permutation(n)
+    mean, std = inception_score(torch.from_numpy(logits).float(), splits=splits)
+    ref_mean, ref_std = numpy_is(logits.astype(np.float32)[np.random.RandomState(2020).permutation(n)], splits)
+    assert mean == pytest.approx(ref_mean, rel=1e-10)
+    assert std == pytest.approx(ref_std, rel=1e-8, abs=1e-12)
+
+
+def _class_sorted_logits(n: int = 1000, classes: int = 10) -> torch.Tensor:
+    """Confident, balanced predictions stored sorted by class (all class 0 first, then class 1, ...)."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) * classes // n
+    noise = torch.randn(n, classes, generator=g, dtype=torch.float64)
+    return torch.nn.functional.one_hot(labels, classes).double() * 8 + noise
+
+
+def test_is_does_not_depend_on_the_sample_order() -> None:
+    """Class-sorted samples (files named <label>_<i>.png) score like the same samples in random order.
+
+    With contiguous unshuffled splits each chunk held one class and the IS was ~1.1 instead of ~10.
+    """
+    logits = _class_sorted_logits()
+    shuffled = logits[torch.randperm(len(logits), generator=torch.Generator().manual_seed(1))]
+    sorted_is, shuffled_is = inception_score(logits, splits=10)[0], inception_score(shuffled, splits=10)[0]
+    assert shuffled_is > 8.0  # confident and balanced: close to the 10 classes
+    assert sorted_is == pytest.approx(shuffled_is, rel=0.1)
+    assert inception_score(logits, splits=10, shuffle=False)[0] < 1.5  # what the unshuffled splits gave
+    one_split = inception_score(logits, splits=1, shuffle=False)  # one split: the order changes only round-off
+    assert inception_score(logits, splits=1) == pytest.approx(one_split, rel=1e-12, abs=1e-12)
 
 
 def test_is_uniform_constant_logits_is_one() -> None:
@@ -44,7 +72,7 @@ def test_is_uniform_constant_logits_is_one() -> None:
 def test_is_confident_balanced_reaches_num_classes() -> None:
     logits = torch.full((200, 10), -50.0)
     logits[torch.arange(200), torch.arange(200) % 10] = 50.0
-    mean, _ = inception_score(logits, splits=2)
+    mean, _ = inception_score(logits, splits=2, shuffle=False)  # each half exactly balanced (shuffled: nearly)
     assert mean == pytest.approx(10.0, rel=1e-9)
 
 
@@ -57,6 +85,8 @@ def test_is_errors() -> None:
         inception_score(torch.tensor([[0.0, float("nan")], [0.0, 1.0]]), splits=1)
     with pytest.raises(ValueError, match="splits must be"):
         inception_score(torch.zeros(5, 3), splits=0)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        inception_score(torch.zeros(5, 3), splits=1, seed=-1)
 
 
 # --- precision / recall / density / coverage --------------------------------------------------
@@ -143,6 +173,30 @@ def test_feature_stats_matches_numpy() -> None:
     np.testing.assert_allclose(s.cov, np.cov(feats.astype(np.float64), rowvar=False), rtol=1e-10, atol=1e-14)
     assert s.features.dtype == torch.float32 and s.features.shape == (50, 5)
 
+
+
+def test_feature_stats_keep_float64_features(tmp_path) -> None:
+    """float64 features reach KID and PRDC unrounded: near-ties decided as by the prdc package on the same arrays.
+
+    Fakes lie 1e-9 inside the next real point's k-NN ball (grid spacing sqrt(2)); rounded to float32
+    they landed on the boundary, outside it (density 1.01 instead of the package's 1.2 at k=5).
+    """
+    from genbench.metrics import kid
+
+    real = np.arange(40, dtype=np.float64)[:, None] * np.ones((1, 2))
+    fake = real[:-1] + (1.0 - 1e-9)
+    r, f = FeatureStats.from_features(real), FeatureStats.from_features(torch.from_numpy(fake))
+    assert r.features.dtype == torch.float64 and torch.equal(r.features, torch.from_numpy(real))
+    assert FeatureStats.load(r.save(tmp_path / "r.npz")).features.dtype == torch.float64
+    values, _ = compute_metrics(r, f, "toy", pr_k=3, dc_k=5, kid_subset_size=20,
+                                metrics=["kid", "precision", "recall", "density", "coverage"])
+    for k, names in ((3, ("precision", "recall")), (5, ("density", "coverage"))):
+        ref = _ref(real, fake, k)
+        for name in names:
+            assert values[f"{name}_toy"] == pytest.approx(ref[name], abs=1e-12), (name, k)
+    assert values["kid_toy"] == kid(real, fake, subset_size=20)[0]  # the float64 arrays, not float32 copies
+    # float32 features stay float32 (no doubled memory)
+    assert FeatureStats.from_features(torch.from_numpy(fake).float()).features.dtype == torch.float32
 
 
 @pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
