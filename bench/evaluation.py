@@ -25,7 +25,9 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
+import genbench.bench
 from genbench.bench.datasets import Dataset, load_dataset
+from genbench.bench.fingerprint import feature_fingerprint
 from genbench.metrics import FeatureStats, compute_metrics, cuda_or_none, load_extractor, stats_key
 from genbench.metrics.evaluate import GROUPS, select_metrics
 
@@ -230,8 +232,9 @@ def make_reference(
 
     n: rows used (default the whole split; fewer are a seeded subset, see ``reference_subset``).
     The file is keyed by ``stats_key`` of everything that changes the numbers (data hash,
-    splits, split, n, seed, extractor, weights sha256, resize mode); a valid file with the same
-    key is reused. out: explicit .npz path (default ``cache_dir()/ref-<dataset>-<split>-<extractor>-<key>.npz``).
+    splits, split, n, seed, extractor, weights sha256, resize mode, protocol version, feature
+    code fingerprint); a valid file with the same key is reused. out: explicit .npz path
+    (default ``cache_dir()/ref-<dataset>-<split>-<extractor>-<key>.npz``).
     Written atomically (FeatureStats.save). The meta records the provenance.
     """
     if out is not None and Path(out).suffix != ".npz":
@@ -254,13 +257,18 @@ def cached_reference_stats(
     """Features + logits of ``n`` rows of ``data``'s ``split`` (all of them, or a seeded subset),
     cached under a key of everything that changes the numbers; returns (path, reused, stats).
 
-    The one reference-statistics cache: `genbench ref` and every run's evaluation use it.
+    The one reference-statistics cache: `genbench ref` and every run's evaluation use it. The key
+    includes ``PROTOCOL_VERSION`` and ``feature_fingerprint()`` (a hash of the extractor, resize,
+    statistics and dataset code), as stylegan2-ada's cache keys do everything that changes the
+    numbers: after a change to that code, statistics computed before it are recomputed, not reused.
+    Files written before these fields existed have another key, so they are recomputed too.
     """
     rows = data.split(split)
     meta = {
         "kind": REF_KIND, "dataset": data.info.name, "data_sha256": data.info.sha256, "split": split, "n": n,
         "seed": seed if n < len(rows) else None, "extractor": ext.name, "weights_sha256": ext.weights_sha256,
         "official_weights": ext.official, "resize_mode": ext.resize_mode, "metric_suffix": ext.metric_suffix,
+        **_feature_code(),
     }
     key = stats_key(splits=data.info.to_dict()["splits"], **meta)
     meta["key"] = key
@@ -297,10 +305,29 @@ def _selected_groups(metrics: Iterable[str] | None, features: bool) -> tuple[lis
     return groups, unavailable
 
 
+def _feature_code() -> dict[str, Any]:
+    """The version of the code behind reference statistics, as stored in their meta (read at call time)."""
+    return {"protocol_version": genbench.bench.PROTOCOL_VERSION, "feature_fingerprint": feature_fingerprint()}
+
+
+def _ref_command(meta: dict[str, Any]) -> str:
+    """The `genbench ref` command that recomputes the statistics described by ``meta``."""
+    cmd = f"genbench ref --dataset {meta.get('dataset')} --split {meta.get('split')}"
+    cmd += f" --extractor {meta.get('extractor')}"
+    if meta.get("seed") is not None:
+        cmd += f" --n {meta.get('n')} --seed {meta['seed']}"
+    return cmd
+
+
 def _check_ref_matches(side: Side, ext: Any) -> None:
     meta = side.meta
     if meta.get("kind") != REF_KIND:
         return  # stats saved by other code: trust the caller
+    now = _feature_code()
+    made = {k: meta.get(k) for k in now}  # None in files written before these fields existed
+    if made != now:
+        raise _fail(side.role, side.path, f"reference statistics were made by other feature code ({made}) than "
+                    f"this genbench's ({now}): the features may differ; recompute them with `{_ref_command(meta)}`")
     want = {"extractor": ext.name, "weights_sha256": ext.weights_sha256, "resize_mode": ext.resize_mode}
     got = {k: meta.get(k) for k in want}
     if got != want:

@@ -168,3 +168,70 @@ def test_eval_text_output_says_layout(digits, capsys) -> None:
     out = capsys.readouterr().out
     assert "fd_mnist = " in out and "(lower is better)" in out
     assert f"fake: {digits['fake_nhwc']} (images, NHWC, n=300)" in out and "(images, NCHW, n=500)" in out
+
+
+def test_ref_cache_key_has_protocol_version_and_feature_code(monkeypatch) -> None:
+    """A protocol bump or a change to the extractor/resize/stats/dataset code recomputes cached real statistics."""
+    import genbench.bench
+    import genbench.bench.evaluation as evaluation
+    from genbench.bench.fingerprint import feature_fingerprint
+
+    path, reused = make_reference("mnist", split="test", n=100, seed=5)
+    assert not reused and make_reference("mnist", split="test", n=100, seed=5) == (path, True)
+    version = genbench.bench.PROTOCOL_VERSION
+    monkeypatch.setattr(genbench.bench, "PROTOCOL_VERSION", version + 1)
+    bumped, reused = make_reference("mnist", split="test", n=100, seed=5)
+    assert bumped != path and not reused
+    meta = FeatureStats.load(path).meta
+    assert meta["protocol_version"] == version and FeatureStats.load(bumped).meta["protocol_version"] == version + 1
+    assert meta["feature_fingerprint"] == feature_fingerprint() and len(feature_fingerprint()) == 16
+    monkeypatch.setattr(evaluation, "feature_fingerprint", lambda: "0123456789abcdef")
+    edited, reused = make_reference("mnist", split="test", n=100, seed=5)
+    assert edited not in (path, bumped) and not reused
+    assert FeatureStats.load(edited).meta["feature_fingerprint"] == "0123456789abcdef"
+
+
+def test_ref_file_from_before_the_protocol_fields_is_recomputed(tmp_path) -> None:
+    """A cache file written by an older genbench (no protocol_version/feature_fingerprint, its own key) is stale."""
+    from genbench.metrics import stats_key
+
+    out = tmp_path / "ref.npz"
+    make_reference("mnist", split="test", n=100, seed=2, out=out)
+    stats = FeatureStats.load(out)
+    old = {k: v for k, v in stats.meta.items() if k not in ("protocol_version", "feature_fingerprint", "key")}
+    old["key"] = stats_key(splits=load_dataset("mnist").info.to_dict()["splits"], **old)  # the old key's fields
+    stats.mean = stats.mean + 1.0  # stale numbers: must not come back
+    FeatureStats(stats.n, stats.mean, stats.cov, stats.features, stats.logits, old).save(out)
+    assert make_reference("mnist", split="test", n=100, seed=2, out=out) == (out, False)
+    fresh = FeatureStats.load(out)
+    assert "protocol_version" in fresh.meta and np.allclose(fresh.mean, stats.mean - 1.0)
+
+
+def test_eval_refuses_ref_of_other_protocol_or_feature_code(digits, tmp_path, capsys) -> None:
+    """A `genbench ref` file of another protocol version or feature code (or from before both were recorded)."""
+    import genbench.bench
+
+    ref, _ = make_reference("mnist", split="test", n=100, seed=1, out=tmp_path / "ref.npz")
+    stats = FeatureStats.load(ref)
+    want = "recompute them with `genbench ref --dataset mnist --split test --extractor mnist-lenet --n 100 --seed 1`"
+    for name, change in (("version", {"protocol_version": genbench.bench.PROTOCOL_VERSION - 1}),
+                         ("code", {"feature_fingerprint": "0" * 16}),
+                         ("older", {"protocol_version": None, "feature_fingerprint": None})):
+        meta = {k: v for k, v in {**stats.meta, **change}.items() if v is not None}
+        FeatureStats(stats.n, stats.mean, stats.cov, stats.features, stats.logits, meta).save(tmp_path / f"{name}.npz")
+        err = _fails(capsys, ["eval", tmp_path / f"{name}.npz", digits["fake_npy"], "--metrics", "kid"], want)
+        assert "made by other feature code" in err
+    assert _eval_json(capsys, ref, digits["fake_npy"], "--metrics", "kid")["metrics"]["kid_mnist"] > 0
+
+
+def test_eval_records_the_inception_score_shuffle(digits) -> None:
+    """`genbench eval` on class-sorted samples: the IS of the same images in another order, and the seed recorded."""
+    real = np.load(digits["real_npy"])
+    labels = load_dataset("mnist").split("test").y.numpy()
+    sorted_path = digits["real_npy"].parent / "real_sorted.npy"
+    np.save(sorted_path, real[np.argsort(labels, kind="stable")])
+    as_stored = evaluate(digits["real_npy"], digits["real_npy"], metrics=["is"])
+    by_class = evaluate(digits["real_npy"], sorted_path, metrics=["is"])
+    assert as_stored["metrics"]["is_mnist"] > 5.0  # 10 classes, confidently classified
+    assert by_class["metrics"]["is_mnist"] == pytest.approx(as_stored["metrics"]["is_mnist"], rel=0.1)
+    assert by_class["settings"] == {"is_splits": 10, "is_shuffle_seed": 2020}
