@@ -5,8 +5,13 @@
 The eigenvalues of S1 S2 equal those of the symmetric PSD matrix L^T S2 L, where S1 = L L^T,
 so tr((S1 S2)^(1/2)) = sum(sqrt(eigvalsh(L^T S2 L))). L is the Cholesky factor of S1, or, when
 S1 is singular (n <= d features), V diag(sqrt(w)) from its eigendecomposition. Eigenvalues
-below the round-off floor (D * eps * the largest) are set to 0 before the square root, so
-that null directions add nothing. This avoids scipy.linalg.sqrtm's complex results and its
+below the round-off floor are set to 0 before the square root, so that null directions add
+nothing. The floor is D * eps * max(largest |eigenvalue|, ||S1||_F ||S2||_F): forming L and
+L^T S2 L perturbs the eigenvalues by about D * eps * ||S1|| ||S2|| whatever their own size, so
+where S1 S2 is ~0 (real and fake features varying in orthogonal subspaces, FD = ||mu1 - mu2||^2
++ tr S1 + tr S2) every eigenvalue is rounding noise of either sign, and a floor (or a
+negativity test) relative to the largest of them would call that noise signal, or a sign
+that sigma2 is not PSD. This avoids scipy.linalg.sqrtm's complex results and its
 instability on near-singular products.
 
 >>> import numpy as np
@@ -23,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-# Eigenvalues of L^T S2 L below -NEG_TOL * (largest eigenvalue) mean an input is not PSD.
+# Eigenvalues of L^T S2 L below -NEG_TOL * max(largest |eigenvalue|, ||S1||_F ||S2||_F) mean an input is not PSD.
 NEG_TOL = 1e-6
 
 
@@ -57,9 +62,13 @@ def _check_inputs(mu1, sigma1, mu2, sigma2) -> tuple[np.ndarray, ...]:
     return mu1, (sigma1 + sigma1.T) / 2, mu2, (sigma2 + sigma2.T) / 2
 
 
-def _noise_floor(eig: np.ndarray) -> float:
-    """Eigenvalues below this are round-off of eigh/eigvalsh (D * eps * largest |eigenvalue|)."""
-    return len(eig) * np.finfo(np.float64).eps * float(np.abs(eig).max())
+def _noise_floor(eig: np.ndarray, scale: float = 0.0) -> float:
+    """Eigenvalues below this are round-off: D * eps * max(largest |eigenvalue|, scale).
+
+    ``scale`` bounds the size of the matrix the eigenvalues were computed from, where it can
+    exceed the eigenvalues themselves (a product of two matrices whose product is ~0).
+    """
+    return len(eig) * np.finfo(np.float64).eps * max(float(np.abs(eig).max()), scale)
 
 
 def _psd_factor(sigma: np.ndarray) -> np.ndarray:
@@ -89,17 +98,23 @@ def _psd_factor(sigma: np.ndarray) -> np.ndarray:
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    """tr((sigma1 @ sigma2)^(1/2)) for symmetric PSD float64 (D, D) matrices."""
+    """tr((sigma1 @ sigma2)^(1/2)) for symmetric PSD float64 (D, D) matrices.
+
+    The eigenvalues of L^T sigma2 L carry rounding errors of about D * eps * ||sigma1|| ||sigma2||
+    (module docstring); the negativity test and the noise floor are relative to that bound
+    (Frobenius norms: cheap, and >= the spectral norms), or to the largest eigenvalue where it is larger.
+    """
     factor = _psd_factor(sigma1)
     m = factor.T @ sigma2 @ factor
     eig = np.linalg.eigvalsh((m + m.T) / 2)
-    scale = max(float(np.abs(eig).max()), np.finfo(np.float64).tiny)
+    bound = float(np.linalg.norm(sigma1)) * float(np.linalg.norm(sigma2))
+    scale = max(float(np.abs(eig).max()), bound, np.finfo(np.float64).tiny)
     if eig.min() < -NEG_TOL * scale:
         raise ValueError(
-            f"sigma1 @ sigma2 has a clearly negative eigenvalue ({eig.min():.3g}, largest {eig.max():.3g}): "
-            "sigma2 is not positive semi-definite; pass a covariance matrix"
+            f"sigma1 @ sigma2 has a clearly negative eigenvalue ({eig.min():.3g}, largest {eig.max():.3g}, "
+            f"||sigma1|| ||sigma2|| = {bound:.3g}): sigma2 is not positive semi-definite; pass a covariance matrix"
         )
-    return float(np.sqrt(np.where(eig > _noise_floor(eig), eig, 0.0)).sum())
+    return float(np.sqrt(np.where(eig > _noise_floor(eig, bound), eig, 0.0)).sum())
 
 
 def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:

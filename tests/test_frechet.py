@@ -124,3 +124,46 @@ def test_not_psd_rejected() -> None:
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(3), bad)
     with pytest.raises(ValueError, match="sigma1 is not positive semi-definite"):
         frechet_distance(np.zeros(3), bad, np.zeros(3), np.eye(3))
+
+
+@pytest.mark.parametrize("n,rank,scale", [(500, 20, 1.0), (500, 20, 1e-3), (30, 20, 1.0), (500, 32, 1e4),
+                                          (500, 10, 1e-6)])
+def test_orthogonal_subspaces_closed_form(n: int, rank: int, scale: float) -> None:
+    """Real and fake features vary in orthogonal subspaces: S1 S2 = 0, FD = ||dmu||^2 + tr S1 + tr S2.
+
+    Every eigenvalue of L^T S2 L is then rounding noise of either sign (~1e-16 ||S1|| ||S2||); a
+    negativity test relative to the largest of them raised 'sigma2 is not positive semi-definite'.
+    """
+    rng = np.random.default_rng(0)
+    d = 64
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    x = rng.standard_normal((n, rank)) @ q[:rank] + 5.0
+    y = (rng.standard_normal((n, rank)) * scale) @ q[rank : 2 * rank] + 5.0
+    mu1, s1, mu2, s2 = x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+    exact = (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2)
+    with pytest.warns(RuntimeWarning, match="singular"):  # both covariances have rank <= 32 < 64
+        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(exact, rel=1e-10)
+    with pytest.warns(RuntimeWarning, match="singular"):
+        assert frechet_distance(mu2, s2, mu1, s1) == pytest.approx(exact, rel=1e-10)
+
+
+@pytest.mark.parametrize("active", [20, 64, 127])
+def test_disjoint_active_channels_closed_form(active: int) -> None:
+    """ReLU-like features: real active only in channels [0, active), fake only in the others."""
+    rng = np.random.default_rng(1)
+    d, n = 128, 500
+    x, y = np.zeros((n, d)), np.zeros((n, d))
+    x[:, :active] = np.maximum(rng.standard_normal((n, active)) @ rng.standard_normal((active, active)), 0)
+    y[:, active:] = np.maximum(rng.standard_normal((n, d - active)) @ rng.standard_normal((d - active, d - active)), 0)
+    mu1, s1, mu2, s2 = x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+    exact = (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2)
+    with pytest.warns(RuntimeWarning, match="singular"):
+        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(exact, rel=1e-12)
+
+
+def test_not_psd_rejected_when_the_product_is_small() -> None:
+    """The tolerance scales with ||S1|| ||S2||, not with the product: a clearly negative sigma2 still fails."""
+    s1 = np.diag([1.0, 1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="sigma2 is not positive semi-definite"):
+        with pytest.warns(RuntimeWarning, match="singular"):
+            frechet_distance(np.zeros(4), s1, np.zeros(4), np.diag([-1e-3, 0.0, 1.0, 1.0]))
