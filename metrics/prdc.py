@@ -14,7 +14,14 @@ is chunk_size x max(N, M) distances and the N x M matrix never exists at once.
 Exactness. The default, ``dtype=torch.float64``, takes the decisions of a float64 computation:
 ``d = sqrt(max(0, ||a||^2 + ||b||^2 - 2 a.b))`` in float64, the (k+1)-th smallest per row, and every
 ``d < r`` on those values, as the ``prdc`` package does (sklearn's float64 distances, also for
-float32 input). With ``screen=True`` (default) the same decisions come faster:
+float32 input). Where that expanded value is below its cancellation bound ``c (||a||^2 + ||b||^2)``
+(c = 1.01 (2 g64 + 4 u64) / (1 - g64)^2, below), it may be nothing but rounding error, of either
+sign (duplicated points gave ~1e-8 instead of 0, so a k-NN radius of 0 became a ball holding the
+copies, depending on the summation order); those pairs are recomputed as sum((a - b)^2), one pair
+at a time, which is exactly 0 for duplicates and accurate to a few ulps for near-duplicates. Both
+paths do it pair by pair with the same code (``_exact_d2``), so they stay equal; on ordinary data
+no pair is that close and the cost is one comparison per distance. With ``screen=True`` (default)
+the same decisions come faster:
 
 - Screen: the features are centred on their common mean and rounded to float32; float32 GEMMs
   (about 2.5x faster than float64 on CPUs) give S_ij = (c_i + c_j) - 2 a''.b'' with c_i =
@@ -43,14 +50,17 @@ replaced by adversarial ones anywhere within it.
 
 Limits of "exact": float64 rounds too. Two float64 computations of one distance (the package's
 sklearn GEMM, genbench's chunked GEMM, the screen's per-pair numpy dot product) can differ in
-the last bits, so a distance within ~1e-15 relative of a radius, or the tiny nonzero distance
-float64 gives duplicated points, is decided by rounding in every implementation; where the
-features' norms dwarf their distances (|x| ~ 1e6, distances ~ 1) that noise reaches ~1e-4, and
-genbench's float64 path and the package disagree as well. Exactly representable data (small
-integers) and distances clear of that noise are decided identically; knn_radii's radii agree
-with the float64 path's to ~1e-15 relative. Features below ~1e-20 in scale make tau dominate:
-the screen then decides nothing and the cost is float64's. ``screen=False`` is the plain float64
-path; ``dtype=torch.float32`` a plain float32 one (faster still, not exact).
+the last bits, so a distance within ~1e-15 relative of a radius is decided by rounding in every
+implementation (duplicated points are not: genbench recomputes them to exactly 0, where the
+package's noise may differ from 0); where the features' norms dwarf their distances (|x| ~ 1e6,
+distances ~ 1) that noise reaches ~1e-4, and genbench's float64 path and the package disagree as
+well. Exactly representable data (small integers) and distances clear of that noise are decided
+identically; knn_radii's radii agree with the float64 path's to ~1e-15 relative. Features below
+~1e-20 in scale make tau dominate: the screen then decides nothing and the cost is float64's.
+The recomputed pairs stay inside the screen's bound: their values are closer to the exact
+distance than the expanded formula's, which the bound covers. ``screen=False`` is the plain
+float64 path; ``dtype=torch.float32`` a plain float32 one (faster still, not exact; it recomputes
+its cancelled pairs with float32's bound).
 
 >>> import torch
 >>> x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
@@ -88,10 +98,52 @@ def _row_chunks(x: torch.Tensor, chunk_size: int) -> Iterator[tuple[int, torch.T
         yield start, x[start : start + chunk_size]
 
 
+def _cancellation_factor(d: int, dtype: torch.dtype) -> float:
+    """c such that ||a||^2 + ||b||^2 - 2 a.b in ``dtype`` errs by at most c (||a||^2 + ||b||^2).
+
+    The norms and the dot product err by g = D u / (1 - D u) relative (any summation order), the
+    three last roundings by u each (module docstring; the screen's beta for float64).
+    """
+    u = float(torch.finfo(dtype).eps) / 2
+    g = _gamma(d, u)
+    return 1.01 * (2 * g + 4 * u) / (1 - g) ** 2
+
+
+def _exact_d2(xa: torch.Tensor, i: torch.Tensor, xb: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """sum((xa[i] - xb[j])^2) per pair, in xa's dtype: no cancellation (0 for duplicates).
+
+    Each value is a function of its two rows alone (numpy's einsum on the CPU: one contiguous sum
+    per pair), so a pair gives the same value in every path and chunk.
+    """
+    n, d = len(i), xa.shape[1]
+    if xa.device.type != "cpu":
+        return torch.cat([((xa[i[s : s + 256]] - xb[j[s : s + 256]]) ** 2).sum(1) for s in range(0, n, 256)]) \
+            if n else torch.zeros(0, dtype=xa.dtype, device=xa.device)
+    na, nb, ia, jb = xa.numpy(), xb.numpy(), i.numpy(), j.numpy()
+    step = max(1, min(n, _GATHER // d))
+    ga, gb = np.empty((step, d), dtype=na.dtype), np.empty((step, d), dtype=na.dtype)
+    out = np.empty(n, dtype=na.dtype)
+    for s in range(0, n, step):
+        m = min(step, n - s)
+        np.take(na, ia[s : s + m], axis=0, out=ga[:m])
+        np.take(nb, jb[s : s + m], axis=0, out=gb[:m])
+        np.subtract(ga[:m], gb[:m], out=ga[:m])
+        np.einsum("pd,pd->p", ga[:m], ga[:m], out=out[s : s + m])
+    return torch.from_numpy(out)
+
+
 def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances (len(a), len(b)) via ||a||^2 + ||b||^2 - 2 a.b, clamped at 0."""
+    """Squared Euclidean distances (len(a), len(b)) via ||a||^2 + ||b||^2 - 2 a.b, clamped at 0.
+
+    Pairs where that value is below its cancellation bound are recomputed by ``_exact_d2``.
+    """
     a_sq = (a * a).sum(1, keepdim=True)
-    return (a_sq + b_sq[None, :] - 2.0 * (a @ b.T)).clamp_(min=0.0)
+    norms = a_sq + b_sq[None, :]
+    d2 = torch.mm(a, b.T).mul_(-2.0).add_(norms)  # == norms - 2 a.b, bit for bit
+    r, c = (d2 <= norms.mul_(_cancellation_factor(a.shape[1], a.dtype))).nonzero(as_tuple=True)
+    if len(r):
+        d2[r, c] = _exact_d2(a, r, b, c).to(d2.device)
+    return d2.clamp_(min=0.0)
 
 
 def _distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
@@ -216,7 +268,8 @@ def _pairs_d2(a: _Space, i: torch.Tensor, b: _Space, j: torch.Tensor) -> torch.T
     """Float64 squared distances of the pairs (a[i], b[j]), by the float64 path's formula.
 
     Each dot product is a function of its two rows alone (numpy's einsum on the CPU: one
-    contiguous sum per pair), so equal pairs give equal values wherever they occur.
+    contiguous sum per pair), so equal pairs give equal values wherever they occur. Values below
+    the cancellation bound are recomputed by ``_exact_d2``, as ``_squared_distances`` does.
     """
     n, d = len(i), a.x64.shape[1]
     if a.x64.device.type != "cpu":
@@ -234,7 +287,12 @@ def _pairs_d2(a: _Space, i: torch.Tensor, b: _Space, j: torch.Tensor) -> torch.T
             np.take(xb, jb[s : s + m], axis=0, out=gb[:m])
             np.einsum("pd,pd->p", ga[:m], gb[:m], out=out[s : s + m])
         dot = torch.from_numpy(out)
-    return ((a.sq64[i] + b.sq64[j]) - 2.0 * dot).clamp_(min=0.0)
+    norms = a.sq64[i] + b.sq64[j]
+    d2 = norms - 2.0 * dot
+    m = (d2 <= norms * _cancellation_factor(d, torch.float64)).nonzero()[:, 0]
+    if len(m):
+        d2[m] = _exact_d2(a.x64, i[m], b.x64, j[m])
+    return d2.clamp_(min=0.0)
 
 
 def _rows_d2(a: _Space, i: torch.Tensor, b: _Space) -> torch.Tensor:

@@ -35,6 +35,11 @@ def _as_2d_float(x: Any, name: str) -> torch.Tensor:
     return t
 
 
+def _stored_features(feats: torch.Tensor) -> torch.Tensor:
+    """The features as FeatureStats keeps them: float64 stays float64, anything else becomes float32."""
+    return (feats if feats.dtype == torch.float64 else feats.float()).contiguous()
+
+
 def cuda_or_none(device: Any) -> Any:
     """``device`` when it is a CUDA device, else None: where the float64 statistics are worth moving."""
     return device if device is not None and torch.device(device).type == "cuda" else None
@@ -46,7 +51,8 @@ class FeatureStats:
 
     n: number of samples (>= 2).
     mean: float64 (D,); cov: float64 (D, D), unbiased (divides by n - 1).
-    features: float32 (N, D) tensor, or None when only the Gaussian statistics are kept.
+    features: (N, D) tensor, float64 when given float64 and float32 otherwise, or None when only
+      the Gaussian statistics are kept.
     logits: float32 (N, K) tensor of classifier logits (for the Inception Score), or None.
     meta: JSON-able provenance (data, split, extractor, weights sha256, ...); saved with the stats.
     """
@@ -74,7 +80,11 @@ class FeatureStats:
         """Build stats from float (N, D) features (N >= 2) and optional float (N, K) logits.
 
         Mean and covariance are computed in float64 (on ``device``, the CPU when None: a GPU
-        does 50k x 2048 in milliseconds); features and logits are stored as float32 on the CPU.
+        does 50k x 2048 in milliseconds). Features are stored on the CPU as float64 when given
+        float64 (KID and precision/recall/density/coverage then see the values FD sees; rounded
+        to float32, near-ties between a distance and a k-NN radius were decided differently than
+        by the float64 reference, the ``prdc`` package), else as float32 (extractors return
+        float32; up-casting would double the memory for nothing). Logits are stored as float32.
         Raises ValueError for a wrong shape, NaN/inf, N < 2 or logits of another length.
         """
         feats = _as_2d_float(features, "features")
@@ -93,7 +103,7 @@ class FeatureStats:
             n=n,
             mean=mean.cpu().numpy(),
             cov=cov.cpu().numpy(),
-            features=feats.float().contiguous() if keep_features else None,
+            features=_stored_features(feats) if keep_features else None,
             logits=logits,
             meta=dict(meta or {}),
         )

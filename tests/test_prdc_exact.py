@@ -208,3 +208,44 @@ def test_too_few_samples_errors_unchanged() -> None:
             prdc(y, x, k=10, screen=screen)
     with pytest.raises(ValueError, match="at least k \\+ 1 = 11 samples, got 10"):
         knn_radii(x, 10)
+
+
+def test_exact_duplicates_have_distance_zero_in_both_paths() -> None:
+    """A generator collapsed onto 5 training points (60 exact copies each): the package's numbers in both paths.
+
+    ||a||^2 + ||b||^2 - 2 a.b of a pair of copies is rounding noise (8.4e-8 for one copy here with the
+    screen's per-pair dot product, 0 with the GEMM), so the screened path saw a fake k-NN ball of
+    radius 8.4e-8 around real row 2 and reported recall 1/300; such pairs are now recomputed as
+    sum((a - b)^2) = 0 in both paths.
+    """
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(300, 16))
+    fake = np.repeat(real[:5], 60, 0)
+    ref = _ref(real, fake, 3)
+    assert ref == {"precision": 1.0, "recall": 0.0, "density": 1.0, "coverage": 0.05}
+    for screen in (True, False):
+        assert prdc(real, fake, k=3, screen=screen) == pytest.approx(ref, abs=1e-12), screen
+        assert prdc(fake, real, k=3, screen=screen) == pytest.approx(_ref(fake, real, 3), abs=1e-12), screen
+        radii = knn_radii(torch.as_tensor(fake), [1, 3, 5], screen=screen)
+        assert float(radii.abs().max()) == 0.0, screen  # 59 exact copies of each point
+    spaces = P._screens([torch.as_tensor(real), torch.as_tensor(fake)])
+    i, j = torch.arange(5), torch.arange(5) * 60
+    assert float(P._pairs_d2(spaces[0], i, spaces[1], j).abs().max()) == 0.0
+    rows = P._rows_d2(spaces[0], i, spaces[1])
+    assert float(rows[i, j].abs().max()) == 0.0
+    assert float(knn_radii(torch.as_tensor(fake, dtype=torch.float32), 3).abs().max()) == 0.0  # float32 path too
+
+
+def test_near_duplicates_recomputed_pairs_match_the_exact_distance() -> None:
+    """Twins ~1e-8 (relative) apart: their squared distance (~4e-13) is below the expanded formula's
+    rounding error (~1e-12 here; its bound 5e-11), so it is recomputed: accurate, and equal in both paths."""
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(40, 32)) * 10.0
+    x = np.concatenate([base, base + 1e-7 * rng.normal(size=base.shape)])
+    t = torch.as_tensor(x)
+    exact = np.sqrt(((x[:40] - x[40:]) ** 2).sum(1))  # each point's nearest neighbour is its twin
+    for screen in (True, False):
+        r1 = knn_radii(t, 1, screen=screen).numpy()
+        np.testing.assert_allclose(r1[:40], exact, rtol=1e-9)
+        np.testing.assert_allclose(r1[40:], exact, rtol=1e-9)
+    assert torch.equal(knn_radii(t, 1, screen=True), knn_radii(t, 1, screen=False))  # the same pair code
