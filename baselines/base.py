@@ -171,8 +171,16 @@ class Baseline(abc.ABC):
 
     def minimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """One update of ``optimizer`` on ``loss``: its gradients zeroed, then ``backward`` and
-        ``optimizer_step`` (fp16 loss scaling, rank averaging). Use it in train_step; call the two
-        yourself where one backward feeds several optimizers (BEGAN's simultaneous update)."""
+        ``optimizer_step`` (fp16 loss scaling, rank averaging). Use it in train_step, also for an
+        optimizer that steps several times in one train_step (WGAN's n_critic critic steps); call the
+        two yourself where one backward feeds several optimizers (BEGAN's simultaneous update).
+
+        Under fp16 a repeated step first updates the loss scale (``amp_update``), before this
+        backward scales the loss: the GradScaler allows one step per optimizer between updates, and
+        the scale that unscales the gradients must be the one that scaled them.
+        """
+        if self.amp_scaler is not None and id(optimizer) in self.__dict__.get("_amp_stepped", ()):
+            self.amp_update()
         optimizer.zero_grad(set_to_none=True)
         self.backward(loss)
         self.optimizer_step(optimizer)
@@ -183,23 +191,33 @@ class Baseline(abc.ABC):
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """``optimizer.step()``, skipped by the GradScaler when fp16 gradients overflowed; in a
-        data-parallel run the gradients are first averaged over the ranks (``grad_reducer``)."""
+        data-parallel run the gradients are first averaged over the ranks (``grad_reducer``).
+
+        Under fp16 each optimizer steps at most once per ``backward``/``optimizer_step`` sequence
+        between loss-scale updates: a second step of the same optimizer in one train_step is an
+        error (its gradients were scaled before the scale may change): use ``minimize`` for it.
+        """
+        if self.amp_scaler is not None and id(optimizer) in self.__dict__.get("_amp_stepped", ()):
+            # updating the scale here (after the backward that scaled these gradients by S, before
+            # the step that unscales them) would apply them times S / S' whenever the scale changes
+            raise RuntimeError(
+                f"{type(self).__name__}.train_step steps its {type(optimizer).__name__} optimizer a second "
+                "time since the last fp16 loss-scale update through backward() + optimizer_step(); the "
+                "loss scale must be updated before the backward that scales its new gradients. Use "
+                "self.minimize(loss, optimizer) for an optimizer that steps several times in one "
+                "train_step (it updates the scale first)"
+            )
         if self.grad_reducer is not None:
             self.grad_reducer(optimizer)
         if self.amp_scaler is None:
             optimizer.step()
             return
-        stepped = self.__dict__.setdefault("_amp_stepped", set())
-        if id(optimizer) in stepped:
-            # a second step of this optimizer within one train_step (WGAN's and StarGAN's n_critic
-            # critic steps): the GradScaler allows one step per optimizer between updates, so the
-            # loss scale is updated first, as after each critic step in a plain loop
-            self.amp_update()
         self.amp_scaler.step(optimizer)
-        stepped.add(id(optimizer))
+        self.__dict__.setdefault("_amp_stepped", set()).add(id(optimizer))
 
     def amp_update(self) -> None:
-        """Called by the loop after each train_step: adapts the fp16 loss scale."""
+        """Adapts the fp16 loss scale; the loop calls it after each train_step, ``minimize`` before
+        an optimizer's repeated step."""
         stepped = self.__dict__.get("_amp_stepped")
         if self.amp_scaler is not None and stepped:
             self.amp_scaler.update()

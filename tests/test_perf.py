@@ -8,10 +8,11 @@ import json
 import pytest
 import torch
 
+from genbench.baselines.base import Baseline, Batch
 from genbench.bench.perf import apply_perf, networks, perf_record, precision
 from genbench.bench.runner import build_model, prepare, run, spec_command
 from genbench.bench.spec import Budget, EvalProtocol, PerfOptions, RunSpec, SpecError
-from genbench.bench.timing import tf32_mode
+from genbench.bench.timing import peak_memory_bytes, reset_peak_memory, tf32_mode
 from genbench.bench.datasets import Split
 from genbench.bench.train import BatchStream, FiniteWatch
 
@@ -246,3 +247,120 @@ def test_gpu_smoke_names_random_vgg_files_for_style_families_only():
         assert spec.replace(overrides=base.overrides, protocol=base.protocol) == base
     dcgan = smoke.base_spec(specs, "dcgan")
     assert smoke.with_vgg(dcgan, digests) == dcgan and smoke.with_vgg(dcgan, None) == dcgan
+
+
+class _OneWeight(Baseline):
+    """A bare model for driving minimize / backward / optimizer_step by hand."""
+
+    def build(self, hp, data, generator):
+        pass
+
+    def train_step(self, batches):
+        return {}
+
+    def sample(self, n, generator, condition=None):
+        return torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+@pytest.mark.parametrize("first_overflows", [False, True])
+def test_repeated_critic_steps_apply_the_true_gradient_while_the_scale_changes(first_overflows):
+    """WGAN's n_critic steps of one optimizer in one train_step: every step's gradient is unscaled by
+    the scale that scaled it, though the scale doubles at every update (growth_interval=1) or halves
+    after an overflow (a skipped step). Updating the scale between backward and step applied the
+    2nd step's gradient times 1/2 (growth) or times 2 (after the overflow)."""
+    model = _OneWeight()
+    model.amp_scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1)
+    w = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.SGD([w], lr=1.0)
+    slopes = [float("inf") if first_overflows else 1.0, 3.0, 5.0, 7.0]
+    scales = []
+    for i, slope in enumerate(slopes):
+        before = w.detach().clone()
+        model.minimize((slope * w).sum(), opt)
+        scales.append(model.amp_scaler.get_scale())
+        expected = 0.0 if slope == float("inf") else slope  # an overflowing step is skipped
+        assert float(before - w.detach()) == expected, f"critic step {i}"
+    # the scale each step's backward used: it changed before every repeated step
+    assert scales == ([1024.0, 512.0, 1024.0, 2048.0] if first_overflows else [1024.0, 2048.0, 4096.0, 8192.0])
+
+
+def test_repeated_step_after_a_direct_backward_is_an_error():
+    """backward() + optimizer_step() twice on one optimizer cannot update the scale before the second
+    backward: it is refused with a message naming minimize (without a scaler it is allowed)."""
+    model = _OneWeight()
+    model.amp_scaler = torch.amp.GradScaler("cpu", growth_interval=1)
+    w = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.SGD([w], lr=1.0)
+    model.backward((2.0 * w).sum())
+    model.optimizer_step(opt)
+    opt.zero_grad()
+    model.backward((3.0 * w).sum())
+    with pytest.raises(RuntimeError, match=r"second time.*self\.minimize\(loss, optimizer\)"):
+        model.optimizer_step(opt)
+    assert float(w.detach()) == -1.0  # the refused step changed nothing
+    model.amp_update()  # after the loop's update the next train_step may step it again
+    model.optimizer_step(opt)
+    model.amp_scaler = None
+    model.backward((3.0 * w).sum())
+    model.optimizer_step(opt)
+    model.optimizer_step(opt)
+
+
+@pytest.mark.parametrize("name", ["wgan", "wgan-gp"])
+def test_critic_steps_under_a_changing_loss_scale_match_training_without_one(name):
+    """A GradScaler on fp32 gradients that do not overflow is exact (power-of-two scales): the real
+    train_step with n_critic=5 and a scale that changes at every update must give the parameters of
+    training without a scaler, bit for bit (0.00714 apart when the scale changed mid-step)."""
+
+    def trained(scaler):
+        spec = RunSpec(name, "mnist", Budget(max_steps=2), overrides={"batch_size": 8, "ngf": 4, "ndf": 4, "lr": 1e-3})
+        prep = prepare(spec)
+        model, _ = build_model(prep)
+        model.amp_scaler = scaler
+        x = prep.dataset.split("train").x[:80].float() / 127.5 - 1
+        n = model.batches_per_step
+        for s in range(2):
+            model.train_step([Batch(x=x[(s * n + i) * 8:(s * n + i + 1) * 8]) for i in range(n)])
+            model.amp_update()
+        return model
+
+    plain, scaled = trained(None), trained(torch.amp.GradScaler("cpu", growth_interval=1))
+    assert scaled.amp_scaler.get_scale() > 65536.0  # the scale did change within the steps
+    for net in ("D", "G"):
+        ref, got = getattr(plain, net).state_dict(), getattr(scaled, net).state_dict()
+        for k in ref:
+            assert torch.equal(ref[k], got[k]), f"{net}.{k}"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/clear_refs"), reason="Linux /proc only")
+def test_cpu_peak_memory_is_the_runs_not_the_processes(tmp_path):
+    """A suite runs every entry in one process: a small run after a big allocation (an earlier run,
+    its evaluation) must report its own peak, not the process's lifetime peak (ru_maxrss)."""
+    from genbench.bench.train import train
+
+    reset_peak_memory("cpu")
+    big = torch.ones(2**27)  # 512 MiB, written, so resident
+    big_peak = peak_memory_bytes("cpu")
+    del big  # large blocks go back to the system at once (mmap)
+    spec = _spec()
+    prep = prepare(spec)
+    model, gen = build_model(prep)
+    out = train(spec, model, prep.dataset.split("train"), "image", tmp_path, gen, progress=False)
+    assert out.peak_mem_bytes is not None and 0 < out.peak_mem_bytes < big_peak - 2**28
+
+
+def test_cpu_peak_memory_is_none_where_it_cannot_be_reset(monkeypatch, tmp_path):
+    """No clear_refs (not Linux, or no permission): the row's peak is None, not the process's peak."""
+    import genbench.bench.timing as timing
+
+    monkeypatch.setattr(timing, "CLEAR_REFS", tmp_path / "absent" / "clear_refs")
+    assert reset_peak_memory("cpu") is False and peak_memory_bytes("cpu") is None
+    monkeypatch.undo()
+    if timing.PROC_STATUS.exists():
+        assert reset_peak_memory("cpu") is True and peak_memory_bytes("cpu") > 0
