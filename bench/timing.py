@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import resource
-import sys
 import time
+from pathlib import Path
 from typing import Iterator
 
 import torch
@@ -41,20 +40,58 @@ class Stopwatch:
         self._t0 = None
         return dt
 
+    def elapsed(self) -> float:
+        """The seconds accumulated so far, the running interval included (the watch keeps running)."""
+        if self._t0 is None:
+            return self.seconds
+        synchronize(self.device)
+        return self.seconds + (time.perf_counter() - self._t0)
 
-def reset_peak_memory(device: torch.device | str) -> None:
+
+# Linux: writing "5" to clear_refs resets the process's peak resident set size (VmHWM in status) to
+# its current resident set size (proc(5)); nothing else is cleared.
+CLEAR_REFS = Path("/proc/self/clear_refs")
+PROC_STATUS = Path("/proc/self/status")
+_cpu_peak_reset = False  # whether the last reset_peak_memory on the CPU took effect
+
+
+def reset_peak_memory(device: torch.device | str) -> bool:
+    """Start a new peak-memory reading; returns whether it could (False: the CPU peak cannot be
+    reset here, not Linux or no permission on /proc/self/clear_refs)."""
+    global _cpu_peak_reset
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        CLEAR_REFS.write_text("5")
+        _cpu_peak_reset = _vm_hwm_bytes() is not None
+    except OSError:
+        _cpu_peak_reset = False
+    return _cpu_peak_reset
 
 
-def peak_memory_bytes(device: torch.device | str) -> int:
-    """Peak allocated GPU memory on CUDA; the process's peak resident set size on CPU."""
+def _vm_hwm_bytes() -> int | None:
+    """The process's peak resident set size since the last reset, from /proc/self/status (kB)."""
+    try:
+        for line in PROC_STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def peak_memory_bytes(device: torch.device | str) -> int | None:
+    """The peak since ``reset_peak_memory``: allocated GPU memory on CUDA; on the CPU the process's
+    peak resident set size (Linux: VmHWM, reset by clear_refs), everything resident included (the
+    interpreter, torch, the data). None on the CPU where the peak could not be reset: the process's
+    lifetime peak (ru_maxrss) would report earlier work's memory (another run of the same suite).
+    """
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
+    return _vm_hwm_bytes() if _cpu_peak_reset else None
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ class TrainOutcome:
     wall_seconds: float
     stopped_by: str | None
     train_img_per_s: float | None
-    peak_mem_bytes: int
+    peak_mem_bytes: int | None  # this run's peak (bench.timing.peak_memory_bytes); None: not measurable
     last_losses: dict[str, float] = field(default_factory=dict)
     hook_seconds: float = 0.0  # time spent in the interval hook: in neither wall_seconds nor train_img_per_s
     world_size: int = 1  # data-parallel ranks; images and train_img_per_s count all of them
@@ -234,6 +234,11 @@ def train(
         draws = ddp.train_draws(model.generator, stream.local)
     ckpt_path = Path(run_dir) / CHECKPOINT_FILE
     steps, images, wall = 0, 0, 0.0
+    # the throughput clock: images and seconds of the timed (post-warm-up) steps of every segment of
+    # the run, checkpointed with the losses of the checkpoint's step, so that a resumed run's
+    # train_img_per_s covers all its timed steps and a resume that takes no step keeps both readings
+    timed = Stopwatch(device)
+    timed_images, status, error, last, resumed_last = 0, "ok", None, {}, {}
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, spec.hash)
         model.load_state_dict(state["model"])
@@ -241,26 +246,37 @@ def train(
         torch.set_rng_state(state["torch_rng_ranks"][rank] if "torch_rng_ranks" in state else state["torch_rng"])
         stream.restore(state["stream"])
         steps, images, wall = int(state["steps"]), int(state["images"]), float(state["wall_seconds"])
+        # absent from older checkpoints: the loss scale restarts, the clock counts this segment only
+        if model.amp_scaler is not None and state.get("amp_scaler"):
+            model.amp_scaler.load_state_dict(state["amp_scaler"])
+        timed_images, timed.seconds = int(state.get("timed_images", 0)), float(state.get("timed_seconds", 0.0))
+        resumed_last = {k: float(v) for k, v in state.get("last_losses", {}).items()}
 
-    def checkpoint() -> None:
+    def checkpoint(step_losses: dict[str, float]) -> None:
         ranks_rng = ddp.gather_object(torch.get_rng_state()) if ddp is not None else None
         if rank != 0:
             return
         extra = {} if ddp is None else {"world_size": world, "torch_rng_ranks": ranks_rng}
+        if model.amp_scaler is not None:  # the fp16 loss scale and its growth tracker
+            extra["amp_scaler"] = model.amp_scaler.state_dict()
         save_checkpoint(
             ckpt_path,
             {
                 "spec_hash": spec.hash, "steps": steps, "images": images, "wall_seconds": wall,
                 "model": model.state_dict(), "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "stream": stream.state(), **extra,
+                "torch_rng": torch.get_rng_state(), "stream": stream.state(),
+                "timed_images": timed_images, "timed_seconds": timed.elapsed(), "last_losses": step_losses, **extra,
             },
         )
+
+    def read_losses() -> dict[str, float]:
+        """This step's losses on the host (the global batch's mean in a data-parallel run)."""
+        read = {k: float(v) for k, v in losses.items()}
+        return ddp.mean_losses(read) if ddp is not None and read else read
 
     reset_peak_memory(device)
     show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
     bar = _progress(budget.max_steps, show)
-    timed = Stopwatch(device)
-    timed_images, status, error, last = 0, "ok", None, {}
     hook_seconds = 0.0
     model.train()
     t_start = time.perf_counter() - wall
@@ -321,22 +337,26 @@ def train(
             t_start += spent
             if local_step > WARMUP_STEPS:
                 timed.start()
-        if will_checkpoint or will_hook:
-            checkpoint()
+        if will_checkpoint or will_hook:  # written outside the throughput clock (checkpoint_every is not
+            timing = local_step > WARMUP_STEPS  # in the spec hash, so it must not change train_img_per_s)
+            if timing:
+                timed.stop()
+            checkpoint(read_losses())
+            if timing:
+                timed.start()
     if local_step > WARMUP_STEPS:
         timed.stop()
     wall = time.perf_counter() - t_start
     if bar is not None:
         bar.close()
     if status == "ok":
-        last = {k: float(v) for k, v in losses.items()} if local_step else {}
-        if ddp is not None and last:  # the global batch's losses (the same keys on every rank)
-            last = ddp.mean_losses(last)
-        checkpoint()
+        last = read_losses() if local_step else resumed_last  # no step: a resume of a finished run
+        checkpoint(last)
     throughput = timed_images / timed.seconds if timed.seconds > 0 else None
     peak = peak_memory_bytes(device)
-    if ddp is not None:
-        peak = int(ddp.max_scalar(peak))
+    if ddp is not None:  # the largest rank's peak; None where no rank could measure its own
+        peak = int(ddp.max_scalar(-1 if peak is None else peak))
+        peak = None if peak < 0 else peak
     return TrainOutcome(
         status=status, error=error, steps=steps, images=images, wall_seconds=wall,
         stopped_by=stopped_by if status == "ok" else None, train_img_per_s=throughput,

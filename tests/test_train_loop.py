@@ -172,3 +172,102 @@ def test_family_cites_its_paper_and_defaults(name):
     assert cls.paper and re.search(r"(19|20)\d\d", cls.paper), f"{name}: `paper` must cite author and year"
     assert re.search(r"(19|20)\d\d", doc), f"{name}: the class docstring must cite the paper"
     assert "batch_size" in cls.defaults and cls.task is not None
+
+
+def _interrupted_then_resumed(spec: RunSpec, run_dir, crash_at: int, scaler=None, between=None):
+    """Train ``spec`` in ``run_dir``, dying in call ``crash_at`` of train_step, then resume it
+    (``between()`` runs in between); a fresh ``scaler()`` on the model of each segment."""
+    prep = prepare(spec)
+    model, gen = build_model(prep)
+    model.amp_scaler = scaler() if scaler else None
+    real_step = model.train_step
+    calls = {"n": 0}
+
+    def crashing_step(batches):
+        calls["n"] += 1
+        if calls["n"] == crash_at:
+            raise _Interrupt()
+        return real_step(batches)
+
+    model.train_step = crashing_step  # type: ignore[method-assign]
+    with pytest.raises(_Interrupt):
+        train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen, progress=False)
+    if between is not None:
+        between()
+    model, gen = build_model(prep)
+    model.amp_scaler = scaler() if scaler else None
+    out = train(spec, model, prep.dataset.split("train"), prep.dataset.info.kind, run_dir, gen, progress=False)
+    return model, out
+
+
+def test_resume_restores_the_fp16_loss_scale(tmp_path):
+    """The GradScaler's scale and growth tracker are checkpointed: a resumed run does not restart at
+    the initial scale and redo the back-offs (skipped steps) the first segment had done. A CPU
+    GradScaler whose initial scale overflows fp32 gradients stands in for fp16's overflows."""
+    spec = RunSpec("dcgan", "mnist", Budget(max_steps=8), overrides={"batch_size": 8, "ngf": 4, "ndf": 4},
+                   protocol=EvalProtocol(n_fake=200), checkpoint_every=4)
+
+    def scaler():
+        return torch.amp.GradScaler("cpu", init_scale=2.0 ** 126)
+
+    prep = prepare(spec)
+    straight, gen = build_model(prep)
+    straight.amp_scaler = scaler()
+    train(spec, straight, prep.dataset.split("train"), "image", tmp_path / "straight", gen, progress=False)
+    assert straight.amp_scaler.get_scale() < 2.0 ** 126  # it did back off
+    resumed, out = _interrupted_then_resumed(spec, tmp_path / "resumed", crash_at=6, scaler=scaler)
+    assert out.steps == 8
+    assert resumed.amp_scaler.state_dict() == straight.amp_scaler.state_dict()
+    assert_same_state(straight.state_dict(), resumed.state_dict())
+
+
+def test_resume_of_a_finished_run_keeps_its_speed_and_last_losses(tmp_path):
+    """Training finished, then evaluation crashed: the rerun loads the final checkpoint and takes no
+    step; its row keeps the first run's throughput and last losses (they were None and {})."""
+    spec = make_spec("dcgan", 6)
+    _, first, _ = train_model(spec, tmp_path)
+    assert first.train_img_per_s and first.last_losses
+    _, again, _ = train_model(spec, tmp_path)
+    assert again.steps == first.steps and again.images == first.images
+    assert again.train_img_per_s == first.train_img_per_s and again.last_losses == first.last_losses
+
+
+def test_resumed_throughput_covers_every_segments_timed_steps(tmp_path):
+    """The throughput clock is checkpointed: after a crash and a resume, train_img_per_s is the timed
+    images of both segments (each after its own warm-up) over both segments' timed seconds."""
+    from genbench.bench.train import WARMUP_STEPS
+
+    spec = make_spec("dcgan", 12, checkpoint_every=6)
+    b = TINY["batch_size"]
+    first = {}
+
+    def read_first_segment():
+        first.update(torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True))
+
+    _, out = _interrupted_then_resumed(spec, tmp_path, crash_at=9, between=read_first_segment)  # after step 6
+    assert first["steps"] == 6 and first["timed_images"] == (6 - WARMUP_STEPS) * b and first["timed_seconds"] > 0
+    state = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert state["timed_images"] == first["timed_images"] + (12 - 6 - WARMUP_STEPS) * b
+    assert state["timed_seconds"] > first["timed_seconds"]
+    assert out.train_img_per_s == state["timed_images"] / state["timed_seconds"]
+    assert out.last_losses == state["last_losses"] and set(out.last_losses) >= {"loss_d", "loss_g"}
+
+
+def test_checkpoints_without_scaler_clock_or_losses_resume_as_before(tmp_path):
+    """A checkpoint written before these fields existed still resumes as before: the loss scale starts
+    afresh, and a resume that takes no step has no speed reading and no last losses."""
+    from genbench.bench.checkpoint import save_checkpoint
+
+    spec = make_spec("dcgan", 4)
+    train_model(spec, tmp_path)
+    state = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    for key in ("timed_images", "timed_seconds", "last_losses", "amp_scaler"):
+        state.pop(key, None)
+    save_checkpoint(tmp_path / CHECKPOINT_FILE, state)
+    prep = prepare(spec)
+    model, gen = build_model(prep)
+    model.amp_scaler = torch.amp.GradScaler("cpu", init_scale=256.0)
+    out = train(spec, model, prep.dataset.split("train"), "image", tmp_path, gen, progress=False)
+    assert out.status == "ok" and out.steps == 4
+    assert out.train_img_per_s is None and out.last_losses == {}
+    assert model.amp_scaler.get_scale() == 256.0
