@@ -65,8 +65,13 @@ def binarize(x01: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Stochastic binarisation: each pixel 1 with probability its intensity (x01 in [0, 1]), drawn
     from ``generator`` (Salakhutdinov and Murray 2008; the dynamically binarised MNIST of Burda et
     al. 2016, sec. 5). The Bernoulli likelihood is a distribution over binary images, so only on
-    these is log p(x) a log-likelihood: on grey targets its "density" does not sum to 1."""
-    return torch.bernoulli(x01, generator=generator)
+    these is log p(x) a log-likelihood: on grey targets its "density" does not sum to 1.
+
+    Drawn as ``rand < x01`` (a uniform per pixel) rather than ``torch.bernoulli``: a sized draw, so
+    that in a data-parallel run each rank gets its rows of the global batch's draws
+    (``bench.distributed.GlobalDraws``) and the run follows the one-process trajectory."""
+    u = torch.rand(x01.shape, generator=generator, device=generator.device)
+    return (u.to(x01.device) < x01).to(x01.dtype)
 
 
 def eval_inputs(x: torch.Tensor, k: int, z_dim: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
