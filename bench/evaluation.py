@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -83,6 +85,10 @@ def images_from_array(arr: np.ndarray, role: str, path: Path | str) -> tuple[tor
                     "x in [0, 1] with (x * 255).round().clip(0, 255).astype(np.uint8) (or pass --features "
                     "for a float feature matrix)")
     if arr.ndim == 3:
+        if arr.shape[2] in (3, 4) and arr.shape[1] > 4:
+            # one H x W x C picture, not N grayscale images of width 3 (RGB) or 4 (RGBA)
+            raise _fail(role, path, f"shape {arr.shape} looks like one (H, W, C) image, not (N, H, W) grayscale "
+                        "images; store a batch: (N, H, W, C) or (N, C, H, W), at least 2 images")
         arr, layout = arr[:, None], "NHW"
     elif arr.ndim == 4:
         first, last = arr.shape[1] in (1, 3), arr.shape[3] in (1, 3)
@@ -98,6 +104,12 @@ def images_from_array(arr: np.ndarray, role: str, path: Path | str) -> tuple[tor
         raise _fail(role, path, f"images must be a 4-D NCHW/NHWC or 3-D (N, H, W) array, got shape {arr.shape}")
     if arr.shape[0] < 2:
         raise _fail(role, path, f"needs at least 2 images, got {arr.shape[0]}")
+    if arr.size >= 1024 and int(arr.max()) == 1:
+        # only 0 and 1 in a thousand pixels: most likely [0, 1] floats cast with astype(uint8) (every
+        # value but 1.0 becomes 0), scored as near-black squares. A warning, not an error: a collapsed
+        # generator's output may be that dark, and it must still be scored
+        warnings.warn(f"{role} {path}: every pixel is 0 or 1; if these are images in [0, 1] cast to uint8 without "
+                      "scaling, convert with (x * 255).round().clip(0, 255).astype(np.uint8)", stacklevel=2)
     # a fresh C-order copy: views with size-1 axes keep odd strides that torch may read as
     # channels_last, and conv kernels then differ from NCHW input in the last float bits
     return torch.from_numpy(np.array(arr, order="C", copy=True)), layout

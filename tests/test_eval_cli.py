@@ -102,6 +102,23 @@ def test_eval_features(tmp_path, capsys) -> None:
     _fails(capsys, ["eval", tmp_path / "r.npy", tmp_path / "d8.npy", "--features"], "16-d features but FAKE has 8-d")
 
 
+def test_images_in_0_1_cast_to_uint8_are_flagged(tmp_path) -> None:
+    """[0, 1] floats cast with astype(uint8) hold only 0 and 1: scored, but with a warning that says
+    how to convert them; all-black images (a collapsed generator) pass without one."""
+    import warnings
+
+    from genbench.bench.evaluation import images_from_array
+
+    x = (np.random.default_rng(0).random((4, 1, 28, 28)) > 0.5).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"\(x \* 255\)\.round\(\)"):
+        images, layout = images_from_array(x, "FAKE", "x.npy")
+    assert layout == "NCHW" and images.shape == (4, 1, 28, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        images_from_array(np.zeros((4, 1, 28, 28), np.uint8), "FAKE", "black.npy")
+        images_from_array(x * 255, "FAKE", "binary.npy")
+
+
 def test_eval_bad_input_exits_2(digits, tmp_path, capsys) -> None:
     real = digits["real_npy"]
     _fails(capsys, ["eval", real, tmp_path / "missing.npy"], "FAKE")
@@ -111,6 +128,8 @@ def test_eval_bad_input_exits_2(digits, tmp_path, capsys) -> None:
     _fails(capsys, ["eval", real, tmp_path / "rgb.npy"], "expected uint8 (N, 1, 28, 28)")
     np.save(tmp_path / "ambiguous.npy", np.zeros((10, 3, 5, 3), np.uint8))
     _fails(capsys, ["eval", real, tmp_path / "ambiguous.npy"], "ambiguous")
+    np.save(tmp_path / "photo.npy", np.zeros((28, 28, 3), np.uint8))  # one HWC picture, not 28 images 28x3
+    _fails(capsys, ["eval", real, tmp_path / "photo.npy"], "looks like one (H, W, C) image")
     np.save(tmp_path / "one.npy", np.zeros((1, 1, 28, 28), np.uint8))
     _fails(capsys, ["eval", real, tmp_path / "one.npy"], "at least 2 images")
     np.save(tmp_path / "three.npy", np.zeros((3, 1, 28, 28), np.uint8))
