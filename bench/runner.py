@@ -356,7 +356,9 @@ def run(
     run_dir = out_dir / spec.run_name
     if resume:
         done = results.read_row(run_dir)
-        if done is not None and done.get("status") == "ok" and (label is None or done.get("label") == label):
+        # data_root is not in the spec hash (a path): a row made from other data under it is not reused
+        same_data = (done or {}).get("data", {}).get("sha256") in (None, prep.dataset.info.sha256)
+        if done is not None and done.get("status") == "ok" and same_data and (label is None or done.get("label") == label):
             return done
     if spec.world_size > 1 and ddp is None:
         return _launch_ranks(spec, out_dir, label=label, kind=kind, resume=resume, progress=progress)

@@ -22,7 +22,7 @@ from genbench.bench import distributed
 from genbench.bench.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from genbench.bench.datasets import Split
 from genbench.bench.perf import precision
-from genbench.bench.spec import RunSpec
+from genbench.bench.spec import RunSpec, SpecError
 from genbench.bench.timing import Stopwatch, peak_memory_bytes, reset_peak_memory
 
 WARMUP_STEPS = 3  # steps excluded from the throughput reading (allocator, caches, lazy init)
@@ -241,6 +241,13 @@ def train(
     timed_images, status, error, last, resumed_last = 0, "ok", None, {}, {}
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, spec.hash)
+        made_on, now_on = state.get("data_sha256"), model.data_info.sha256
+        if made_on is not None and now_on is not None and made_on != now_on:
+            raise SpecError(
+                f"{ckpt_path} was trained on other data (sha256 {made_on[:12]}…) than {spec.dataset!r} holds now "
+                f"({now_on[:12]}…; data_root is not in the spec hash): delete the checkpoint to train afresh, or "
+                "point --data-root back at the data it was trained on"
+            )
         model.load_state_dict(state["model"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng_ranks"][rank] if "torch_rng_ranks" in state else state["torch_rng"])
@@ -262,7 +269,8 @@ def train(
         save_checkpoint(
             ckpt_path,
             {
-                "spec_hash": spec.hash, "steps": steps, "images": images, "wall_seconds": wall,
+                "spec_hash": spec.hash, "data_sha256": model.data_info.sha256, "steps": steps, "images": images,
+                "wall_seconds": wall,
                 "model": model.state_dict(), "generator": generator.get_state(),
                 "torch_rng": torch.get_rng_state(), "stream": stream.state(),
                 "timed_images": timed_images, "timed_seconds": timed.elapsed(), "last_losses": step_losses, **extra,

@@ -42,6 +42,28 @@ def test_finished_run_is_reused(dcgan_row):
     assert run(spec, out) == row
 
 
+def test_row_and_checkpoint_of_other_data_are_not_reused(dcgan_row, tmp_path):
+    """data_root is a path, not in the spec hash: a finished row made from other data (another
+    sha256) is not returned, and a checkpoint trained on other data is refused, saying why."""
+    import shutil
+
+    import torch
+
+    from genbench.bench.checkpoint import CHECKPOINT_FILE
+    from genbench.bench.results import write_row
+
+    out, spec, row = dcgan_row
+    copy = tmp_path / "runs"
+    shutil.copytree(out / spec.run_name, copy / spec.run_name)
+    write_row(copy / spec.run_name, {**row, "data": {**row["data"], "sha256": "0" * 64}})
+    ckpt = copy / spec.run_name / CHECKPOINT_FILE
+    state = torch.load(ckpt, weights_only=True)
+    assert state["data_sha256"] == row["data"]["sha256"]
+    torch.save({**state, "data_sha256": "0" * 64}, ckpt)
+    again = run(spec, copy)
+    assert again["status"] == "failed" and "trained on other data" in again["error"]
+
+
 def test_real_data_row_beats_untrained(tmp_path):
     real = real_data_row("mnist", PROTO, tmp_path)
     untrained = run(RunSpec("dcgan", "mnist", Budget(max_steps=0), protocol=PROTO), tmp_path, label="untrained")
