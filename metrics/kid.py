@@ -11,10 +11,12 @@ averaged over ``subsets`` random subsets of ``m`` real and ``m`` fake samples; t
 subsets is the population std (ddof=0). This is torch-fidelity's ``metric_kid.py`` (mmd_est
 'unbiased', degree 3, gamma 1/d, coef0 1) and torchmetrics' ``KernelInceptionDistance``.
 
-Subset draws (seeded, reproducible, identical to torch-fidelity with ``rng_seed=seed``): one
-``numpy.random.RandomState(seed)``; for each subset in turn, ``rng.choice(n_real, m,
-replace=False)`` picks the real rows, then ``rng.choice(n_fake, m, replace=False)`` the fake
-rows. ``m = min(subset_size, n_real, n_fake)`` (torch-fidelity refuses n < subset_size instead;
+Subset draws (seeded, reproducible, identical to torch-fidelity with ``rng_seed=seed`` called
+the way its documentation calls it, ``calculate_metrics(input1=<generated>, input2=<real>)``):
+one ``numpy.random.RandomState(seed)``; for each subset in turn, ``rng.choice(n_fake, m,
+replace=False)`` picks the fake rows, then ``rng.choice(n_real, m, replace=False)`` the real
+rows (torch-fidelity draws input1's subset first; MMD² is symmetric, so only the order of the
+draws matters). ``m = min(subset_size, n_real, n_fake)`` (torch-fidelity refuses n < subset_size instead;
 ``effective_subset_size`` gives the m used, for the row's provenance).
 
 >>> import torch
@@ -66,15 +68,16 @@ def subset_indices(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The seeded (real rows, fake rows) int64 index pairs KID draws, each of length m.
 
-    One ``np.random.RandomState(seed)``; per subset ``choice(n_real, m, replace=False)`` then
-    ``choice(n_fake, m, replace=False)``, with m = effective_subset_size (torch-fidelity's order).
+    One ``np.random.RandomState(seed)``; per subset ``choice(n_fake, m, replace=False)`` then
+    ``choice(n_real, m, replace=False)``, with m = effective_subset_size (torch-fidelity's order
+    with the generated samples as its input1, the first set drawn).
     """
     m = effective_subset_size(n_real, n_fake, subset_size)
     rng = np.random.RandomState(seed)
     out = []
     for _ in range(subsets):
-        real_idx = rng.choice(n_real, m, replace=False)
         fake_idx = rng.choice(n_fake, m, replace=False)
+        real_idx = rng.choice(n_real, m, replace=False)
         out.append((real_idx.astype(np.int64), fake_idx.astype(np.int64)))
     return out
 

@@ -21,10 +21,11 @@ def _close(ours: float, ref: float) -> bool:
 # --- torch-fidelity ------------------------------------------------------------------------------
 @pytest.mark.parametrize("n,m,d,subsets,size,seed", [(300, 250, 32, 10, 200, 0), (120, 400, 8, 7, 120, 5)])
 def test_kid_matches_torch_fidelity_same_rng(n, m, d, subsets, size, seed) -> None:
-    """Our default draws are torch-fidelity's RandomState(seed).choice draws: equal without injection."""
+    """Our default draws are torch-fidelity's RandomState(seed).choice draws with the generated
+    features as its first input (its documented calculate_metrics(input1=generated)): equal."""
     tf_kid = pytest.importorskip("torch_fidelity.metric_kid")
     real, fake = _feats(n, d, seed), _feats(m, d, seed + 1, shift=0.1, scale=1.2)
-    ref = tf_kid.kid_features_to_metric(real, fake, kid_subsets=subsets, kid_subset_size=size,
+    ref = tf_kid.kid_features_to_metric(fake, real, kid_subsets=subsets, kid_subset_size=size,
                                         rng_seed=seed, verbose=False)  # float64 tensors: float64 math
     mean, std = kid(real, fake, subsets=subsets, subset_size=size, seed=seed)
     assert _close(mean, ref["kernel_inception_distance_mean"])
