@@ -1033,6 +1033,14 @@ def write_leaderboard(
         page = render_html(rows, views, title, note, made_at, images, plots)
         files["index.html"] = page.encode("utf-8")
     paths = {name: atomic_write_bytes(out / name, data) for name, data in files.items()}
+    # grids/ and plots/ are this writer's own folders: files an earlier rendering left there (rows
+    # that are gone, names that changed with a spec hash) would ship with the board unreferenced
+    keep = {dest.name for dest in written_grids} | {g for g in grids.values() if g}
+    stale = [f for f in (out / "grids").glob("*.png") if f.name not in keep]
+    if html:
+        stale += [f for f in (out / "plots").glob("*.png") if f.name not in plots]
+    for f in stale:
+        f.unlink()
     manifest = {
         "title": title, "note": note, "html": html, "made_at": made_at,
         "rows": len(rows), "files": {name: _sha256(data) for name, data in sorted(files.items())},

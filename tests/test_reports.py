@@ -438,3 +438,18 @@ def test_skipped_marker_is_shown_not_a_dash(tmp_path):
     assert cells["**dcgan**"][lp] == "skipped" and cells["**vae**"][lp] == "skipped"
     assert cells["**dcgan**"][acc] == "0.9000" and cells["**vae**"][acc] == L.DASH
     assert "*skipped* (in `lpips_diversity_alex`): the row holds “skipped: weights absent” instead of a number" in md
+
+
+def test_rewriting_a_board_removes_the_grids_and_plots_it_no_longer_shows(rows, tmp_path):
+    """grids/ and plots/ belong to the writer: a file an earlier rendering left (a row that is gone,
+    a grid name that changed with its spec hash) is removed, not shipped unreferenced."""
+    board = tmp_path / "board"
+    paths = L.write_leaderboard(rows, board, title="t")
+    (board / "grids" / "old-run-0123abcd.png").write_bytes(b"png")
+    (board / "plots" / "gone.png").write_bytes(b"png")
+    again = L.write_leaderboard(L.load_rows(board), board, title="t")
+    left = sorted(p.name for p in (board / "grids").glob("*.png"))
+    assert left == sorted(p.name for p in paths["grids"]) and left
+    assert not (board / "plots" / "gone.png").exists() and all(p.exists() for p in again["plots"])
+    readme = (board / "README.md").read_text()
+    assert all(f"grids/{name}" in readme for name in left)
