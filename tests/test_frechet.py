@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from genbench.metrics.frechet import frechet_distance
+from genbench.metrics.frechet import frechet_distance, trace_sqrt_product
 
 scipy_linalg = pytest.importorskip("scipy.linalg")
 
@@ -167,3 +167,25 @@ def test_not_psd_rejected_when_the_product_is_small() -> None:
     with pytest.raises(ValueError, match="sigma2 is not positive semi-definite"):
         with pytest.warns(RuntimeWarning, match="singular"):
             frechet_distance(np.zeros(4), s1, np.zeros(4), np.diag([-1e-3, 0.0, 1.0, 1.0]))
+
+
+def test_wide_spectrum_keeps_its_small_eigenvalues():
+    """The noise floor scales with the spectral norms: a Frobenius-norm floor (sqrt(D) times larger
+    for a wide spectrum) zeroed real eigenvalues of S1 S2 spread over 1e-6..1 (tr sqrt off by 3e-5
+    at D = 1024); commuting covariances give the exact value sum sqrt(l1 l2)."""
+    d = 1024
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    l1, l2 = np.exp(rng.uniform(np.log(1e-6), 0, d)), np.exp(rng.uniform(np.log(1e-6), 0, d))
+    got = trace_sqrt_product((q * l1) @ q.T, (q * l2) @ q.T)
+    assert abs(got - np.sqrt(l1 * l2).sum()) < 1e-9
+
+
+def test_a_clearly_negative_sigma2_is_refused_in_high_dimensions():
+    """One eigenvalue of -1e-4 in a 1024-d identity is 1e8 times rounding error: refused (a
+    Frobenius-norm tolerance, 1024 times larger here, let it through)."""
+    d = 1024
+    s2 = np.eye(d)
+    s2[0, 0] = -1e-4
+    with pytest.raises(ValueError, match="clearly negative"):
+        trace_sqrt_product(np.eye(d), s2)
