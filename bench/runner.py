@@ -24,7 +24,7 @@ from genbench.bench import distributed, results
 from genbench.bench import i2i_eval, style_data
 from genbench.bench.datasets import Dataset, load_dataset
 from genbench.bench.evaluation import cached_reference_stats, reference_subset
-from genbench.bench.interval import IntervalEvaluator
+from genbench.bench.interval import IntervalEvaluator, sample_seed
 from genbench.bench.perf import apply_perf, check_perf, perf_record, precision
 from genbench.bench.spec import EvalProtocol, RunSpec, SpecError
 from genbench.bench.timing import Stopwatch
@@ -356,9 +356,7 @@ def run(
     run_dir = out_dir / spec.run_name
     if resume:
         done = results.read_row(run_dir)
-        # data_root is not in the spec hash (a path): a row made from other data under it is not reused
-        same_data = (done or {}).get("data", {}).get("sha256") in (None, prep.dataset.info.sha256)
-        if done is not None and done.get("status") == "ok" and same_data and (label is None or done.get("label") == label):
+        if finished_on(done, prep.dataset.info.sha256) and (label is None or done.get("label") == label):
             return done
     if spec.world_size > 1 and ddp is None:
         return _launch_ranks(spec, out_dir, label=label, kind=kind, resume=resume, progress=progress)
@@ -422,12 +420,22 @@ def build_model(prep: Prepared) -> tuple[Baseline, torch.Generator]:
     return model, gen
 
 
+def finished_on(row: dict[str, Any] | None, data_sha256: str | None) -> bool:
+    """Whether an existing row is finished ('ok') and was made from the data now loaded: data_root
+    is a path, not in the spec hash, so a row made from other data under it is not reused (rows
+    without the data's sha256 are taken as they are)."""
+    if row is None or row.get("status") != "ok":
+        return False
+    return (row.get("data") or {}).get("sha256") in (None, data_sha256)
+
+
 def _interval_evaluator(prep: Prepared, run_dir: Path, resume: bool) -> Any:
     """The spec's IntervalEvaluator (bench/interval.py), or None without interval evaluation.
 
-    It scores like the reported evaluation (same metrics, eval seed and code path) but with
-    interval_eval.n_fake samples against the whole interval_eval.split; the latest interval
-    samples' grid goes to run_dir/interval/.
+    It scores like the reported evaluation (same metrics and code path) but with
+    interval_eval.n_fake samples drawn from their own seed (``interval.sample_seed``: a checkpoint
+    is never reported on the samples that selected it) against the whole interval_eval.split; the
+    latest interval samples' grid goes to run_dir/interval/.
     """
     ie = prep.spec.interval_eval
     if ie is None:
@@ -435,6 +443,7 @@ def _interval_evaluator(prep: Prepared, run_dir: Path, resume: bool) -> Any:
     protocol = dataclasses.replace(prep.spec.protocol, n_fake=ie.n_fake, split=ie.split, n_real=None)
     sub = dataclasses.replace(prep, spec=prep.spec.replace(protocol=protocol, interval_eval=None))
     device = torch.device(prep.spec.device)
+    seed = sample_seed(prep.spec.eval_seed)  # not the reported evaluation's latents
 
     def score(model: Baseline) -> dict[str, Any]:
         scored: dict[str, Any] = {"metrics": {}, "higher_is_better": {}, "metric_seconds": None, "n_real": None}
@@ -443,7 +452,7 @@ def _interval_evaluator(prep: Prepared, run_dir: Path, resume: bool) -> Any:
             return scored
         condition = eval_condition(sub)
         with precision(prep.spec.perf, device):
-            samples = model.sample(ie.n_fake, torch.Generator().manual_seed(prep.spec.eval_seed), condition)
+            samples = model.sample(ie.n_fake, torch.Generator().manual_seed(seed), condition)
         _score_samples(scored, samples, sub, run_dir / "interval", condition)
         return scored
 
@@ -453,7 +462,7 @@ def _interval_evaluator(prep: Prepared, run_dir: Path, resume: bool) -> Any:
         default = prep.extractor.metric_name("fd")
     else:
         default = "reverse_kl"  # mode-counting datasets: continuous, unlike modes_covered
-    return IntervalEvaluator(ie, run_dir, prep.spec.hash, score, default, resume=resume)
+    return IntervalEvaluator(ie, run_dir, prep.spec.hash, score, default, resume=resume, sample_seed=seed)
 
 
 def _train_and_score(
@@ -544,7 +553,7 @@ def real_data_row(
     prep = Prepared(pseudo, type(None), {}, dataset, extractor)  # type: ignore[arg-type]
     run_dir = Path(out_dir) / f"real-data-{dataset_name}-{pseudo.hash}"
     done = results.read_row(run_dir)
-    if done is not None and done.get("status") == "ok":
+    if finished_on(done, dataset.info.sha256):
         return done
     row = _base_row(pseudo, prep, "real data", "reference", f"genbench suite (real-data reference for {dataset_name})")
     row.update(baseline=None, seed=None, stopped_by=None, run_dir=str(run_dir))

@@ -75,6 +75,17 @@ class Teleport(Tick):
         return torch.randint(0, 256, (n, *self.data_info.shape), generator=generator, dtype=torch.uint8)
 
 
+SEEDS: list[int] = []  # the initial seeds of the generators SeedTeleport.sample was given
+
+
+class SeedTeleport(Teleport):
+    """Teleport that records which seed each sample call draws from."""
+
+    def sample(self, n, generator, condition=None):
+        SEEDS.append(generator.initial_seed())
+        return super().sample(n, generator, condition)
+
+
 def _spec(baseline="dcgan", steps=6, interval=None, **kw):
     hp = {"batch_size": 16} if baseline == "dcgan" else kw.pop("overrides", {})
     return RunSpec(baseline, "mnist", Budget(max_steps=steps), overrides=hp, protocol=PROTO, interval_eval=interval, **kw)
@@ -123,6 +134,30 @@ def test_hook_time_is_outside_the_wall_budget_and_throughput(monkeypatch, tmp_pa
     assert load_checkpoint(tmp_path / CHECKPOINT_FILE, spec.hash)["wall_seconds"] == pytest.approx(10.0)
 
 
+def test_checkpoint_written_for_the_hook_is_outside_the_wall_budget(monkeypatch, tmp_path):
+    """The loop checkpoints after every hook call (for resume); when only the hook asked for it,
+    its writing time counts as the hook's: a checkpoint taking 50 s of the fake clock leaves the
+    10-s training budget alone."""
+    import genbench.bench.train as loop
+
+    spec = _spec("test_interval_eval:Tick", overrides={"batch_size": 8}).replace(budget=Budget(max_wall_seconds=10.0))
+    prep = prepare(spec)
+    model, gen = build_model(prep)
+    save = loop.save_checkpoint
+
+    def slow_save(*args, **kwargs):
+        CLOCK[0] += 50.0
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", slow_save)
+    monkeypatch.setattr(time, "perf_counter", lambda: CLOCK[0])
+    out = train(spec, model, prep.dataset.split("train"), "image", tmp_path, gen, progress=False,
+                hook=lambda m, p: None, hook_every=2)
+    monkeypatch.undo()
+    assert out.stopped_by == "wall" and out.steps == 10 and out.wall_seconds == pytest.approx(10.0)
+    assert out.hook_seconds == pytest.approx(5 * 50.0)  # the final checkpoint (step 10, also a hook step) included
+
+
 def test_hook_every_must_be_positive(tmp_path):
     spec = _spec("test_interval_eval:Tick", steps=2, overrides={"batch_size": 8})
     prep = prepare(spec)
@@ -165,6 +200,20 @@ def test_best_checkpoint_is_the_one_scored(tmp_path):
     assert row["metrics"] == two_steps["metrics"]  # the full-n test-split numbers are the best state's
     assert row["steps"] == 8  # training went on to the budget; the row says which state it scores
     assert sorted(p.name for p in Path(row["run_dir"]).glob("best-s*.pt")) == [best_file(2)]
+
+
+def test_selection_samples_are_not_the_reported_samples(tmp_path):
+    """A checkpoint selected on some samples and reported on the same ones carries its selection
+    noise into the number (on ring8 the reported value was the curve's own minimum): the interval
+    evaluations draw from interval.sample_seed(eval_seed), the reported evaluation from eval_seed."""
+    from genbench.bench.interval import sample_seed
+
+    SEEDS.clear()
+    hp = {"batch_size": 8, "good_until": 4}
+    ie = IntervalEval(every=2, n_fake=100, select="best")
+    row = run(_spec("test_interval_eval:SeedTeleport", steps=4, interval=ie, overrides=hp, eval_seed=3), tmp_path)
+    assert row["status"] == "ok" and sample_seed(3) != 3
+    assert SEEDS == [sample_seed(3), sample_seed(3), 3] and row["interval_eval"]["sample_seed"] == sample_seed(3)
 
 
 def test_resumed_run_keeps_its_curve(tmp_path):

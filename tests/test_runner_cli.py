@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import pytest
 
 from genbench.bench.cli import main
@@ -62,6 +64,17 @@ def test_row_and_checkpoint_of_other_data_are_not_reused(dcgan_row, tmp_path):
     torch.save({**state, "data_sha256": "0" * 64}, ckpt)
     again = run(spec, copy)
     assert again["status"] == "failed" and "trained on other data" in again["error"]
+
+
+def test_real_data_row_of_other_data_is_remade(tmp_path):
+    """The real-data reference row is reused only when it was made from the data now loaded."""
+    from genbench.bench.results import write_row
+
+    first = real_data_row("mnist", PROTO, tmp_path)
+    assert real_data_row("mnist", PROTO, tmp_path) == first
+    write_row(Path(first["run_dir"]), {**first, "data": {**first["data"], "sha256": "0" * 64}, "metrics": {}})
+    again = real_data_row("mnist", PROTO, tmp_path)
+    assert again["data"]["sha256"] == first["data"]["sha256"] and again["metrics"] == first["metrics"]
 
 
 def test_real_data_row_beats_untrained(tmp_path):
