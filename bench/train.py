@@ -239,6 +239,7 @@ def train(
     # train_img_per_s covers all its timed steps and a resume that takes no step keeps both readings
     timed = Stopwatch(device)
     timed_images, status, error, last, resumed_last = 0, "ok", None, {}, {}
+    resumed_peak: int | None = None
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, spec.hash)
         made_on, now_on = state.get("data_sha256"), model.data_info.sha256
@@ -258,6 +259,12 @@ def train(
             model.amp_scaler.load_state_dict(state["amp_scaler"])
         timed_images, timed.seconds = int(state.get("timed_images", 0)), float(state.get("timed_seconds", 0.0))
         resumed_last = {k: float(v) for k, v in state.get("last_losses", {}).items()}
+        resumed_peak = state.get("peak_mem_bytes")  # the earlier segments' peak (absent: older checkpoints)
+
+    def run_peak() -> int | None:
+        """The run's peak memory so far: this segment's and the checkpointed segments' (None: unknown)."""
+        known = [p for p in (resumed_peak, peak_memory_bytes(device)) if p is not None]
+        return max(known) if known else None
 
     def checkpoint(step_losses: dict[str, float]) -> None:
         ranks_rng = ddp.gather_object(torch.get_rng_state()) if ddp is not None else None
@@ -273,7 +280,8 @@ def train(
                 "wall_seconds": wall,
                 "model": model.state_dict(), "generator": generator.get_state(),
                 "torch_rng": torch.get_rng_state(), "stream": stream.state(),
-                "timed_images": timed_images, "timed_seconds": timed.elapsed(), "last_losses": step_losses, **extra,
+                "timed_images": timed_images, "timed_seconds": timed.elapsed(), "last_losses": step_losses,
+                "peak_mem_bytes": run_peak(), **extra,
             },
         )
 
@@ -349,7 +357,12 @@ def train(
             timing = local_step > WARMUP_STEPS  # in the spec hash, so it must not change train_img_per_s)
             if timing:
                 timed.stop()
+            t_ckpt = time.perf_counter()
             checkpoint(read_losses())
+            if not will_checkpoint:  # written only because the hook ran: outside the wall budget, as the hook
+                spent = time.perf_counter() - t_ckpt
+                hook_seconds += spent
+                t_start += spent
             if timing:
                 timed.start()
     if local_step > WARMUP_STEPS:
@@ -361,7 +374,7 @@ def train(
         last = read_losses() if local_step else resumed_last  # no step: a resume of a finished run
         checkpoint(last)
     throughput = timed_images / timed.seconds if timed.seconds > 0 else None
-    peak = peak_memory_bytes(device)
+    peak = run_peak()
     if ddp is not None:  # the largest rank's peak; None where no rank could measure its own
         peak = int(ddp.max_scalar(-1 if peak is None else peak))
         peak = None if peak < 0 else peak

@@ -232,6 +232,18 @@ def test_resume_of_a_finished_run_keeps_its_speed_and_last_losses(tmp_path):
     assert again.train_img_per_s == first.train_img_per_s and again.last_losses == first.last_losses
 
 
+def test_resumed_run_reports_the_peak_of_every_segment(tmp_path):
+    """Peak memory is checkpointed with the throughput clock: a rerun that takes no step reports
+    the training's peak, not the memory of a process that never trained."""
+    spec = make_spec("dcgan", 6)
+    _, first, _ = train_model(spec, tmp_path)
+    state = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert state["peak_mem_bytes"] == first.peak_mem_bytes
+    torch.save({**state, "peak_mem_bytes": 10 ** 12}, tmp_path / CHECKPOINT_FILE)
+    _, again, _ = train_model(spec, tmp_path)
+    assert again.steps == first.steps and again.peak_mem_bytes == 10 ** 12
+
+
 def test_resumed_throughput_covers_every_segments_timed_steps(tmp_path):
     """The throughput clock is checkpointed: after a crash and a resume, train_img_per_s is the timed
     images of both segments (each after its own warm-up) over both segments' timed seconds."""
