@@ -99,7 +99,9 @@ class InfoGAN(GeneratorDiscriminatorState, Baseline):
     categorical code; the continuous codes' Q is a factored Gaussian with fixed unit std and
     also weight 1 (the authors' run_mnist_exp.py: info_reg_coeff=1.0, fix_std=True); batch
     128 (the same script). The categorical code should capture the digit class (the paper
-    reports 5% error for the best code-to-label mapping, sec. 7.2).
+    reports 5% error classifying digits with c1 under the best code-to-label mapping, sec. 7.2;
+    the row's ``code_acc_mnist`` scores generated samples' codes against the MNIST classifier's
+    labels instead: related, not the same number).
 
     Deviations: outputs Tanh on [-1, 1] data (the authors' code uses a Bernoulli mean);
     DCGAN init N(0, 0.02) (BatchNorm gamma N(1, 0.02), as the authors' batch norm); G's adversarial loss

@@ -328,7 +328,11 @@ def _ref_command(meta: dict[str, Any]) -> str:
     cmd += f" --extractor {meta.get('extractor')}"
     if meta.get("seed") is not None:
         cmd += f" --n {meta.get('n')} --seed {meta['seed']}"
-    return cmd
+    if meta.get("resize_mode") not in (None, "none"):
+        cmd += f" --resize-mode {meta['resize_mode']}"
+    if meta.get("official_weights") is False and meta.get("weights_sha256"):
+        cmd += f" --weights WEIGHTS_FILE --weights-sha256 {meta['weights_sha256']}"
+    return cmd  # an on-disk dataset also needs its --data-root, which the file does not record
 
 
 def _check_ref_matches(side: Side, ext: Any) -> None:

@@ -7,9 +7,10 @@ files themselves:
 
 - ``number_fingerprint()``: every file under ``bench/``, ``baselines/`` and ``metrics/`` of the
   installed genbench (sources, the embedded data, the extractor weights; not the READMEs) except the command-line
-  front ends and the sweep/cluster launchers, which decide what runs but not its numbers. The
-  same selection as ``reports.leaderboard.NUMBER_PATHS`` (what ``genbench report --check`` calls
-  stale), so a board is stale exactly when its rows' hashes would change.
+  front ends and the sweep/cluster launchers, which decide what runs but not its numbers. Nearly
+  the folders ``reports.leaderboard.NUMBER_PATHS`` watches (what ``genbench report --check`` calls
+  stale); that check also counts pyproject.toml and the READMEs, so it may call a board stale
+  whose rows' hashes would not change, never the reverse.
 - ``feature_fingerprint()``: the files a reference statistic depends on (feature extractors,
   resizing, feature statistics, dataset loading), so that editing a baseline does not throw away
   cached real-data statistics, while editing an extractor does.
@@ -32,6 +33,8 @@ NOT_NUMBERS = ("bench/cli.py", "bench/sweep.py", "bench/executors.py")
 SUFFIXES = (".py", ".npz", ".pt", ".json")  # what the wheel ships of those folders (pyproject.toml), docs aside
 FEATURE_FILES = (
     "metrics/extractors.py", "metrics/inception.py", "metrics/resize.py", "metrics/stats.py",
+    "metrics/translation.py",  # the digit-domains extractor's network and input scaling
+    "bench/timing.py",  # tf32_mode, which the extractors run under
     "bench/datasets.py", "bench/i2i_data.py", "bench/style_data.py", "bench/data", "metrics/weights",
 )
 

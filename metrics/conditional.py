@@ -6,8 +6,11 @@ Pure functions of predictions and labels (torch tensors or numpy arrays); no mod
   requested for (class-conditional GANs: cGAN, AC-GAN), overall and per requested class.
 - ``code_label_accuracy``: how well an unsupervised categorical code (InfoGAN) predicts a
   classifier's label under the best one-to-one mapping of codes to labels, found with the
-  Hungarian algorithm (``scipy.optimize.linear_sum_assignment``); 1 - this is the error the
-  InfoGAN paper reports (5% on MNIST, Chen et al. 2016, sec. 7.2).
+  Hungarian algorithm (``scipy.optimize.linear_sum_assignment``). The runner applies it to
+  generated samples: the code each was drawn with against the MNIST classifier's label of the
+  image. The InfoGAN paper's 5% error (Chen et al. 2016, sec. 7.2) uses c1 as a classifier of
+  digits through Q; a related quantity (both ask whether the code is the digit class), not the
+  same one, so the two numbers are not directly comparable.
 
 >>> import torch
 >>> codes = torch.tensor([3, 3, 1, 1, 0])
