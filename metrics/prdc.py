@@ -17,10 +17,15 @@ Exactness. The default, ``dtype=torch.float64``, takes the decisions of a float6
 float32 input). Where that expanded value is below its cancellation bound ``c (||a||^2 + ||b||^2)``
 (c = 1.01 (2 g64 + 4 u64) / (1 - g64)^2, below), it may be nothing but rounding error, of either
 sign (duplicated points gave ~1e-8 instead of 0, so a k-NN radius of 0 became a ball holding the
-copies, depending on the summation order); those pairs are recomputed as sum((a - b)^2), one pair
-at a time, which is exactly 0 for duplicates and accurate to a few ulps for near-duplicates. Both
-paths do it pair by pair with the same code (``_exact_d2``), so they stay equal; on ordinary data
-no pair is that close and the cost is one comparison per distance. With ``screen=True`` (default)
+copies, depending on the summation order); those pairs are recomputed as sum((a - b)^2), which is
+exactly 0 for duplicates and accurate to a few ulps for near-duplicates. Equal rows need no work:
+on the first cancelled pair, the rows of all sets get ids (``_RowIds``: a hash of their bits,
+verified against one representative row, so equal ids mean equal rows), and a cancelled pair of
+equal ids is 0, which sum((a - b)^2) would give too; so a collapsed generator (N identical
+fakes: N^2 cancelled pairs) costs about what it did without the recomputation. The rest (near-duplicates) are recomputed
+in vectorised blocks of pairs, each value a function of its two rows alone; both paths use the
+same code (``_exact_d2``), so they stay equal. On ordinary data no pair is that close and the
+cost is one comparison per distance. With ``screen=True`` (default)
 the same decisions come faster:
 
 - Screen: the features are centred on their common mean and rounded to float32; float32 GEMMs
@@ -71,7 +76,7 @@ its cancelled pairs with float32's bound).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -132,23 +137,100 @@ def _exact_d2(xa: torch.Tensor, i: torch.Tensor, xb: torch.Tensor, j: torch.Tens
     return torch.from_numpy(out)
 
 
-def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
+_IdPair = Callable[[], "tuple[torch.Tensor, torch.Tensor]"]  # (ids of a's rows, ids of b's rows), on demand
+
+
+class _RowIds:
+    """Ids of the rows of several feature sets, computed once on first use: equal ids => equal rows.
+
+    A row's id is the global index (over the sets in order) of the first row with the same hash
+    of its bits, if it equals that row value for value, else its own index; so equal ids mean
+    equal rows, whose difference is exactly 0, whatever the hash. (Equal rows with different
+    bits, -0.0 vs 0.0, or a hash collision, only get different ids: their pairs are recomputed.)
+    """
+
+    def __init__(self, xs: Sequence[torch.Tensor]) -> None:
+        self._xs, self._ids = list(xs), None
+        self.computed = 0  # times the ids were computed (tests)
+
+    def get(self, which: int) -> torch.Tensor:
+        if self._ids is None:
+            self._ids = self._compute()
+            self.computed += 1
+        return self._ids[which]
+
+    def _compute(self) -> list[torch.Tensor]:
+        xs, dev = self._xs, self._xs[0].device
+        d = xs[0].shape[1]
+        bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}.get(xs[0].element_size())
+        if bits is None or xs[0].dtype.is_complex:  # no hash: every row its own id (all pairs recomputed)
+            offsets = np.cumsum([0] + [x.shape[0] for x in xs]).tolist()
+            return [torch.arange(lo, hi, device=dev) for lo, hi in zip(offsets, offsets[1:])]
+        gen = torch.Generator().manual_seed(0x5EED)
+        mult = (torch.randint(-(2**62), 2**62, (d,), generator=gen, dtype=torch.int64) * 2 + 1).to(dev)
+        step = max(1, 2**21 // max(d, 1))
+        hashes = []
+        for x in xs:  # sum of bits * odd multipliers, mod 2^64 (int64 arithmetic wraps)
+            h = torch.empty(x.shape[0], dtype=torch.int64, device=dev)
+            for start, rows in _row_chunks(x, step):
+                h[start : start + len(rows)] = (rows.contiguous().view(bits).to(torch.int64) * mult).sum(1)
+            hashes.append(h)
+        total = sum(len(h) for h in hashes)
+        _, inverse = torch.unique(torch.cat(hashes), return_inverse=True)
+        own = torch.arange(total, device=dev)
+        first = torch.full((int(inverse.max()) + 1 if total else 0,), total, dtype=torch.int64, device=dev)
+        ids = first.scatter_reduce_(0, inverse, own, "amin")[inverse]
+        offsets = [0]
+        for x in xs:
+            offsets.append(offsets[-1] + x.shape[0])
+        check = (ids != own).nonzero()[:, 0]  # rows whose hash a former row shares: compare values
+        for part in check.split(step):
+            rows = torch.empty((len(part), d), dtype=xs[0].dtype, device=dev)
+            reps = torch.empty_like(rows)
+            for x, lo, hi in zip(xs, offsets, offsets[1:]):
+                mine = (part >= lo) & (part < hi)
+                rows[mine] = x[part[mine] - lo]
+                theirs = (ids[part] >= lo) & (ids[part] < hi)
+                reps[theirs] = x[ids[part][theirs] - lo]
+            ids[part] = torch.where((rows == reps).all(1), ids[part], part)
+        return [ids[lo:hi] for lo, hi in zip(offsets, offsets[1:])]
+
+
+def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids: _IdPair | None = None,
+                       self_cols: torch.Tensor | None = None) -> torch.Tensor:
     """Squared Euclidean distances (len(a), len(b)) via ||a||^2 + ||b||^2 - 2 a.b, clamped at 0.
 
-    Pairs where that value is below its cancellation bound are recomputed by ``_exact_d2``.
+    Pairs where that value is below its cancellation bound are 0 if their rows are equal (equal
+    ids: ``ids()`` gives the ids of a's and b's rows, from one ``_RowIds``; None: computed here)
+    and otherwise recomputed by ``_exact_d2``. ``self_cols``: a's row r is b's row self_cols[r]
+    (the same row): that distance is 0 (sum((a - a)^2)) and needs no ids.
     """
     a_sq = (a * a).sum(1, keepdim=True)
     norms = a_sq + b_sq[None, :]
     d2 = torch.mm(a, b.T).mul_(-2.0).add_(norms)  # == norms - 2 a.b, bit for bit
-    r, c = (d2 <= norms.mul_(_cancellation_factor(a.shape[1], a.dtype))).nonzero(as_tuple=True)
-    if len(r):
-        d2[r, c] = _exact_d2(a, r, b, c).to(d2.device)
+    c = _cancellation_factor(a.shape[1], a.dtype)
+    if self_cols is not None:
+        diag = (torch.arange(len(a), device=d2.device), self_cols)
+        d2[diag] = float("inf")  # not cancelled; 0 below
+    # a row has no cancelled pair where its smallest value exceeds c (||a||^2 + max ||b||^2), with
+    # 2^-30 over the two roundings of the pairs' own threshold below: one pass, no (a, b) temporaries
+    if b.shape[0] and bool((d2.amin(1) <= (a_sq[:, 0] + b_sq.max()) * (c * (1 + 2.0**-30))).any()):
+        cancelled = d2 <= norms.mul_(c)
+        ids_a, ids_b = ids() if ids is not None else (lambda r: (r.get(0), r.get(1)))(_RowIds([a, b]))
+        same = ids_a[:, None] == ids_b[None, :]
+        d2.masked_fill_(cancelled & same, 0.0)  # equal rows: sum((a - b)^2) = 0
+        r, col = (cancelled & ~same).nonzero(as_tuple=True)
+        if len(r):
+            d2[r, col] = _exact_d2(a, r, b, col).to(d2.device)
+    if self_cols is not None:
+        d2[diag] = 0.0
     return d2.clamp_(min=0.0)
 
 
-def _distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
+def _distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids: _IdPair | None = None,
+               self_cols: torch.Tensor | None = None) -> torch.Tensor:
     """Euclidean distances (len(a), len(b)) via ||a||^2 + ||b||^2 - 2 a.b, clamped at 0."""
-    return _squared_distances(a, b, b_sq).sqrt_()
+    return _squared_distances(a, b, b_sq, ids, self_cols).sqrt_()
 
 
 def _check_k(ks: list[int], n: int) -> None:
@@ -157,15 +239,19 @@ def _check_k(ks: list[int], n: int) -> None:
         raise ValueError(f"k={top} nearest neighbours need at least k + 1 = {top + 1} samples, got {n}")
 
 
-def _direct_radii(x: torch.Tensor, ks: list[int], chunk_size: int) -> torch.Tensor:
-    """(len(ks), N) k-NN radii computed in x's dtype (the plain path)."""
+def _direct_radii(x: torch.Tensor, ks: list[int], chunk_size: int, row_ids: _RowIds | None = None,
+                  which: int = 0) -> torch.Tensor:
+    """(len(ks), N) k-NN radii computed in x's dtype (the plain path); x is set ``which`` of ``row_ids``."""
     top = max(ks)
     sq = (x * x).sum(1)
     radii = torch.empty(len(ks), x.shape[0], dtype=x.dtype, device=x.device)
     cols = torch.tensor(ks, device=x.device)
+    if row_ids is None:
+        row_ids, which = _RowIds([x]), 0
     for start, rows in _row_chunks(x, chunk_size):
-        d = _distances(rows, x, sq)
-        d[torch.arange(len(rows)), torch.arange(start, start + len(rows))] = 0.0  # exact self-distance
+        stop = start + len(rows)
+        d = _distances(rows, x, sq, lambda: (row_ids.get(which)[start:stop], row_ids.get(which)),
+                       torch.arange(start, stop, device=x.device))  # exact self-distance: 0
         radii[:, start : start + len(rows)] = d.topk(top + 1, dim=1, largest=False).values[:, cols].T
     return radii
 
@@ -195,6 +281,11 @@ class _Space:
     sq32: torch.Tensor  # (n,) ||x32||^2 in float32
     col: torch.Tensor  # (n,) float32: sq32 + e rounded up (the row's term of S)
     err: torch.Tensor  # (n,) float64: col - sq32 (>= e): d2 lies in [S_ij - 2 err_i - 2 err_j, S_ij]
+    row_ids: _RowIds  # ids of the rows of all the sets screened together (equal ids: equal rows)
+    which: int  # this set's index in row_ids
+
+    def ids(self) -> torch.Tensor:
+        return self.row_ids.get(self.which)
 
 
 def _gamma(n: int, u: float) -> float:
@@ -236,8 +327,9 @@ def _screens(xs: list[torch.Tensor]) -> list[_Space] | None:
     tau = d * 2.0**-146
     centre = sum(x.sum(0) for x in xs) / sum(x.shape[0] for x in xs)
     spaces = []
-    for x in xs:
-        x = x.contiguous()
+    xs = [x.contiguous() for x in xs]
+    row_ids = _RowIds(xs)
+    for which, x in enumerate(xs):
         x32 = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         sq64 = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
         sq32 = torch.empty(x.shape[0], dtype=torch.float32, device=x.device)
@@ -249,7 +341,7 @@ def _screens(xs: list[torch.Tensor]) -> list[_Space] | None:
         if not (torch.isfinite(sq32).all() and float(sq32.max()) <= 2.0**100):
             return None
         col = _round_up_float32(sq32.double() + alpha * sq32.double() + beta * sq64 + tau)
-        spaces.append(_Space(x, sq64, x32, sq32, col, col.double() - sq32.double()))
+        spaces.append(_Space(x, sq64, x32, sq32, col, col.double() - sq32.double(), row_ids, which))
     return spaces
 
 
@@ -269,7 +361,8 @@ def _pairs_d2(a: _Space, i: torch.Tensor, b: _Space, j: torch.Tensor) -> torch.T
 
     Each dot product is a function of its two rows alone (numpy's einsum on the CPU: one
     contiguous sum per pair), so equal pairs give equal values wherever they occur. Values below
-    the cancellation bound are recomputed by ``_exact_d2``, as ``_squared_distances`` does.
+    the cancellation bound are 0 for equal rows and otherwise recomputed by ``_exact_d2``, as
+    ``_squared_distances`` does.
     """
     n, d = len(i), a.x64.shape[1]
     if a.x64.device.type != "cpu":
@@ -291,13 +384,18 @@ def _pairs_d2(a: _Space, i: torch.Tensor, b: _Space, j: torch.Tensor) -> torch.T
     d2 = norms - 2.0 * dot
     m = (d2 <= norms * _cancellation_factor(d, torch.float64)).nonzero()[:, 0]
     if len(m):
-        d2[m] = _exact_d2(a.x64, i[m], b.x64, j[m])
+        same = a.ids()[i[m]] == b.ids()[j[m]]
+        d2[m[same]] = 0.0  # equal rows: sum((a - b)^2) = 0
+        m = m[~same]
+        if len(m):
+            d2[m] = _exact_d2(a.x64, i[m], b.x64, j[m])
     return d2.clamp_(min=0.0)
 
 
 def _rows_d2(a: _Space, i: torch.Tensor, b: _Space) -> torch.Tensor:
-    """Float64 squared distances of rows a[i] to every row of b: the float64 path's own computation."""
-    return _squared_distances(a.x64[i], b.x64, b.sq64)
+    """Float64 squared distances of rows a[i] to every row of b: the float64 path's own computation
+    (a row against itself, where a is b: 0)."""
+    return _squared_distances(a.x64[i], b.x64, b.sq64, lambda: (a.ids()[i], b.ids()), i if a is b else None)
 
 
 def _serial_rows(width: int) -> int:
@@ -380,8 +478,7 @@ def _screened_radii2(s: _Space, ks: list[int], chunk_size: int) -> torch.Tensor:
         ])
         over_rows = start + over.nonzero()[:, 0]
         for o in over_rows.split(chunk_size):  # more candidates than the screen kept: float64 rows
-            full = _rows_d2(s, o, s)
-            full[torch.arange(len(o), device=dev), o] = 0.0
+            full = _rows_d2(s, o, s)  # self-distances 0
             radii2[:, o] = full.topk(top + 1, dim=1, largest=False).values[:, ks].T
     return radii2
 
@@ -546,16 +643,17 @@ def _direct_cross(
     real: torch.Tensor, fake: torch.Tensor, ks: list[int], chunk_size: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(fake_hits, recalled, covered) with every distance in the features' dtype (the plain path)."""
-    real_r = _direct_radii(real, ks, chunk_size)  # (K, N)
-    fake_r = _direct_radii(fake, ks, chunk_size)  # (K, M)
+    row_ids = _RowIds([real, fake])
+    real_r = _direct_radii(real, ks, chunk_size, row_ids, 0)  # (K, N)
+    fake_r = _direct_radii(fake, ks, chunk_size, row_ids, 1)  # (K, M)
     fake_sq = (fake * fake).sum(1)
     n_k = len(ks)
     fake_hits = torch.zeros(n_k, fake.shape[0], dtype=torch.int64, device=fake.device)  # real balls holding each fake
     recalled = torch.zeros(n_k, real.shape[0], dtype=torch.bool, device=real.device)
     covered = torch.zeros(n_k, real.shape[0], dtype=torch.bool, device=real.device)
     for start, rows in _row_chunks(real, chunk_size):
-        d = _distances(rows, fake, fake_sq)  # (c, M)
         stop = start + len(rows)
+        d = _distances(rows, fake, fake_sq, lambda: (row_ids.get(0)[start:stop], row_ids.get(1)))  # (c, M)
         nearest = d.min(1).values
         for i in range(n_k):
             fake_hits[i] += (d < real_r[i, start:stop, None]).sum(0)

@@ -249,3 +249,51 @@ def test_near_duplicates_recomputed_pairs_match_the_exact_distance() -> None:
         np.testing.assert_allclose(r1[:40], exact, rtol=1e-9)
         np.testing.assert_allclose(r1[40:], exact, rtol=1e-9)
     assert torch.equal(knn_radii(t, 1, screen=True), knn_radii(t, 1, screen=False))  # the same pair code
+
+
+def test_collapsed_set_takes_no_per_pair_path(monkeypatch) -> None:
+    """1500 identical fakes: every fake-fake pair (2.25M) is cancelled; equal rows are 0 through their
+    row ids, so no pair reaches ``_exact_d2`` (407f2f7 recomputed them all: 15x slower at N=1000,
+    d=2048). Near-duplicates still do, and the results are the package's."""
+    recomputed = {"pairs": 0}
+    exact_d2 = P._exact_d2
+
+    def counting(xa, i, xb, j):
+        recomputed["pairs"] += len(i)
+        return exact_d2(xa, i, xb, j)
+
+    monkeypatch.setattr(P, "_exact_d2", counting)
+    rng = np.random.default_rng(5)
+    real = np.abs(rng.normal(size=(200, 256)))
+    fake = np.repeat(np.abs(rng.normal(size=(1, 256))), 1500, 0)
+    ref = _ref(real, fake, 3)
+    for screen in (True, False):
+        assert prdc(real, fake, k=3, screen=screen) == pytest.approx(ref, abs=1e-12), screen
+        assert float(knn_radii(torch.as_tensor(fake), 3, screen=screen).abs().max()) == 0.0, screen
+    assert float(knn_radii(torch.as_tensor(fake, dtype=torch.float32), 3).abs().max()) == 0.0
+    assert recomputed["pairs"] == 0
+    near = np.concatenate([real, real[:20] + 1e-9 * rng.normal(size=(20, 256))])  # twins: recomputed
+    assert prdc(near, fake, k=3) == prdc(near, fake, k=3, screen=False)
+    assert recomputed["pairs"] > 0
+
+
+def test_row_ids_equal_only_for_equal_rows(monkeypatch) -> None:
+    """Equal ids mean equal rows whatever the hash: with every hash forced equal (all rows one group),
+    only rows equal to the group's first row share its id, and the results do not change."""
+    rng = np.random.default_rng(6)
+    real = rng.integers(0, 2, (120, 3)).astype(np.float64)  # 8 distinct rows, many copies
+    fake = np.concatenate([real[:30], rng.integers(0, 2, (50, 3)).astype(np.float64)])
+    expected = prdc_multi(real, fake, (1, 3))
+    a, b = torch.as_tensor(real), torch.as_tensor(fake)
+    ids = P._RowIds([a, b])
+    ia, ib = ids.get(0), ids.get(1)
+    both, ids_all = torch.cat([a, b]), torch.cat([ia, ib])
+    assert ids.computed == 1 and torch.equal(ids.get(1), ib)  # computed once
+    same_rows = (both[:, None, :] == both[None, :, :]).all(2)
+    assert torch.equal(ids_all[:, None] == ids_all[None, :], same_rows)  # distinct hashes: ids = classes
+    monkeypatch.setattr(P.torch, "unique", lambda t, return_inverse: (t[:1], torch.zeros_like(t)))
+    ids_all = torch.cat([(forced := P._RowIds([a, b])).get(0), forced.get(1)])
+    first = (both == both[0]).all(1)
+    assert torch.equal(ids_all == 0, first) and torch.equal(ids_all[~first], torch.arange(len(both))[~first])
+    for screen in (True, False):
+        assert prdc_multi(real, fake, (1, 3), screen=screen) == expected
