@@ -49,7 +49,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from genbench.reports.aggregate import ALPHA, CONFIDENCE, Entry, Summary, aggregate_frame, entries_of, rank_entries
+from genbench.reports.aggregate import (
+    ALPHA, CONFIDENCE, Entry, Summary, aggregate_frame, entries_of, entry_key, rank_entries,
+)
 from genbench.reports.grids import atomic_write_bytes
 
 __all__ = [
@@ -108,18 +110,53 @@ def _check_row(row: Any, where: str) -> dict[str, Any]:
 
 
 def dedup_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (spec_hash, label): the newest ``created_at`` wins, else the later row.
+    """One row per run: the newest ``created_at`` wins, else the later row.
 
-    Keeps the order in which each (spec_hash, label) first appeared.
+    Two rows are the same run when they share (spec_hash, label), and also when they are the
+    same experiment under two spec hashes: same label and entry (``aggregate.entry_key``:
+    everything but the seeds and where or when it ran), same seed, eval_seed and device, and scored
+    under the same protocol (``protocol_of``; a field a failed row never reached agrees with
+    any). The spec hash includes a fingerprint of genbench's number-making code
+    (bench/fingerprint.py), so rerunning a spec after any code edit writes a new run directory
+    while the old row stays in the runs folder (and in its results.jsonl, which keeps every
+    row); only the newest of such rows is kept, so that tables, seed statistics and
+    ``genbench compare`` see the latest code's row instead of pooling two code versions as two
+    "seeds". Rows that differ in their seed or eval_seed are kept (they are an entry's seeds),
+    and so are rows scored under other extractor weights (they go to another table).
+
+    Keeps the order in which each run first appeared.
     """
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    by_hash: dict[tuple[str, str], dict[str, Any]] = {}
     for i, row in enumerate(rows):
         row = _check_row(row, f"row {i}")
         key = (str(row.get("spec_hash")), row["label"])
-        old = merged.get(key)
+        old = by_hash.get(key)
         if old is None or str(row.get("created_at") or "") >= str(old.get("created_at") or ""):
-            merged[key] = row
-    return list(merged.values())
+            by_hash[key] = row
+    # the same experiment under other spec hashes (the code was edited between the runs): the newest
+    experiments: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for pos, row in enumerate(by_hash.values()):
+        # the device too: a CPU and a GPU row of one seed are two experiments (their numbers differ)
+        key = json.dumps([entry_key(row), row.get("seed"), row.get("eval_seed"), row.get("device")], default=str)
+        experiments.setdefault(key, []).append((pos, row))
+    kept: list[tuple[int, dict[str, Any]]] = []
+    for members in experiments.values():
+        newest_first = sorted(members, key=lambda m: (str(m[1].get("created_at") or ""), m[0]), reverse=True)
+        runs: list[list[Any]] = []  # [first position, row, its protocol]
+        for pos, row in newest_first:
+            proto = protocol_of(row)
+            same = next((r for r in runs if _same_scoring(proto, r[2])), None)
+            if same is None:
+                runs.append([pos, row, proto])
+            else:
+                same[0] = min(same[0], pos)
+        kept += [(pos, row) for pos, row, _ in runs]
+    return [row for _, row in sorted(kept, key=lambda k: k[0])]
+
+
+def _same_scoring(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two ``protocol_of`` dicts agree on every field both know."""
+    return all(a[f] is None or b[f] is None or a[f] == b[f] for f in a)
 
 
 def _flatten(d: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:

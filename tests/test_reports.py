@@ -229,6 +229,46 @@ def test_leaderboard_dedup(tmp_path, rows):
     assert len(pd.read_csv(paths["csv"])) == len(rows)
 
 
+def test_dedup_keeps_the_latest_code_row_of_a_seed():
+    """A rerun after a code edit has a new spec hash (the code fingerprint is in it) next to the old
+    row: the same label, entry, seed and eval_seed. Only the newest is kept, so that it is not
+    pooled with the old code's row as a second 'seed'; other seeds and eval seeds still pool."""
+    from genbench.reports.aggregate import entries_of
+    from genbench.reports.compare import _sides
+
+    def row(seed, eval_seed, spec_hash, fd, created_at):
+        r = make_row("dcgan", fd=fd, seed=seed, spec_hash=spec_hash, created_at=created_at)
+        r["eval_seed"] = eval_seed
+        r["spec"] = {"baseline": "dcgan", "dataset": "mnist", "seed": seed, "eval_seed": eval_seed,
+                     "overrides": {"lr": 2e-4}, "budget": r["budget"], "protocol": r["protocol"], "device": "cpu"}
+        return r
+
+    old0 = row(0, 1, "old-code-s0", 20.0, "2025-01-01T00:00:00")
+    new0 = row(0, 1, "new-code-s0", 10.0, "2025-02-01T00:00:00")
+    new1 = row(1, 1, "new-code-s1", 12.0, "2025-02-01T00:00:01")
+    other_eval = row(0, 2, "new-code-s0-e2", 11.0, "2025-01-15T00:00:00")
+    for rows in ([old0, new0, new1], [new0, old0, new1], [new1, new0, old0]):
+        kept = L.dedup_rows(copy.deepcopy(rows))
+        assert sorted(r["spec_hash"] for r in kept) == ["new-code-s0", "new-code-s1"]
+        (entry,) = entries_of(kept)
+        assert entry.seeds == [0, 1] and sorted(entry.values("fd_mnist")) == [10.0, 12.0]
+        (side,) = _sides(copy.deepcopy(rows))  # what `genbench compare` sees
+        assert sorted(side.entry.values("fd_mnist")) == [10.0, 12.0]
+    # another evaluation seed is another draw, not a stale row; another config is another entry
+    wider = row(0, 1, "new-code-wide", 9.0, "2025-03-01T00:00:00")
+    wider["spec"]["overrides"] = {"lr": 1e-3}
+    kept = L.dedup_rows([old0, new0, other_eval, wider])
+    assert [r["spec_hash"] for r in kept] == ["new-code-s0", "new-code-s0-e2", "new-code-wide"]
+    # scored with other extractor weights (their sha is in the spec hash): another table, kept
+    weights_b = dict(row(0, 1, "new-code-s0-weights-b", 7.0, "2025-04-01T00:00:00"), extractor_sha256=SHA_B)
+    assert [r["spec_hash"] for r in L.dedup_rows([old0, new0, weights_b])] == ["new-code-s0", "new-code-s0-weights-b"]
+    # the same (spec_hash, label) is as before: the newest wins, an older repeat does not replace it
+    again = dict(new0, created_at="2024-12-01T00:00:00", metrics={"fd_mnist": 99.0})
+    assert L.dedup_rows([new0, again]) == [new0]
+    newest = dict(new0, created_at="2025-05-01T00:00:00", metrics={"fd_mnist": 8.0})
+    assert L.dedup_rows([new0, newest, new1]) == [newest, new1]
+
+
 def test_report_from_results_file_and_rerender(tmp_path, rows):
     runs = tmp_path / "runs"
     for r in rows:  # run_dir relative to the results file, as a moved runs/ folder has it
