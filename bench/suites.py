@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from genbench.bench import runner
 from genbench.bench.registry import Registry
@@ -160,6 +160,22 @@ SUITES.register(
 )
 
 
+def reference_specs(specs: Iterable[RunSpec]) -> dict[str, RunSpec]:
+    """Each dataset's first run spec, in order of first appearance: its 'real data' row is scored
+    under that run's protocol (a dataset's runs share one: the style datasets' is the VGG one,
+    not the suite's), evaluation seed and data settings (``real_data_row``)."""
+    out: dict[str, RunSpec] = {}
+    for spec in specs:
+        out.setdefault(spec.dataset, spec)
+    return out
+
+
+def real_data_row(spec: RunSpec, out_dir: Path | str) -> dict[str, Any]:
+    """The 'real data' reference row of ``spec``'s dataset, scored like ``spec``'s runs."""
+    return runner.real_data_row(spec.dataset, spec.protocol, out_dir, eval_seed=spec.eval_seed,
+                                data_root=spec.data_root, weights_path=spec.weights_path)
+
+
 def run_suite(
     name: str, out_dir: Path | str, leaderboard_dir: Path | str | None, progress: bool | None = None,
     log: Callable[[str], Any] = print,
@@ -173,10 +189,9 @@ def run_suite(
     for e in entries:  # validate every spec before running any
         runner.prepare(e.spec)
     rows = []
-    for dataset in dict.fromkeys(e.spec.dataset for e in entries):  # one real-data row per dataset
+    for dataset, spec in reference_specs(e.spec for e in entries).items():  # one real-data row per dataset
         log(f"[{name}] reference: real data on {dataset}")
-        protocol = next(e.spec.protocol for e in entries if e.spec.dataset == dataset)  # the dataset's runs' protocol
-        rows.append(runner.real_data_row(dataset, protocol, out_dir))
+        rows.append(real_data_row(spec, out_dir))
     for i, e in enumerate(entries, 1):
         log(f"[{name}] {i}/{len(entries)}: {e.label} ({e.spec.run_name})")
         row = runner.run(e.spec, out_dir, label=e.label, kind=e.kind, progress=progress)

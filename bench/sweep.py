@@ -2,8 +2,10 @@
 
 A sweep comes from a named suite (``quick``, ``standard``) or a TOML file (format below and in
 ``examples/sweeps/``). Runs whose spec hash already has a finished row (``ok`` or ``diverged``:
-both are what the spec deterministically gives) are skipped, so a sweep that was interrupted
-(Ctrl-C, a crash, a killed job) is resumed by running it again; a ``failed`` run is retried.
+both are what the spec deterministically gives) made from the same data (its ``data.sha256``:
+``data_root`` is not in the hash) are skipped, so a sweep that was interrupted (Ctrl-C, a crash,
+a killed job) is resumed by running it again; a ``failed`` run, or one made from other data, is
+run again.
 Each run is isolated in its own worker process: an exception, a divergence, or a worker that
 dies (segfault, out of memory, ``kill``) becomes that run's row, and the sweep goes on.
 
@@ -73,7 +75,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from genbench.bench import results, runner
-from genbench.bench.datasets import DatasetError
+from genbench.bench.datasets import DatasetError, load_dataset
 from genbench.bench.spec import Budget, RunSpec, SpecError
 from genbench.metrics.extractors import ExtractorError
 
@@ -268,12 +270,27 @@ def validate(tasks: Sequence[SweepTask]) -> list[SweepTask]:
     return list(seen.values())
 
 
-def finished_row(task: SweepTask) -> dict[str, Any] | None:
-    """The finished row (``DONE_STATUSES``, same label) of ``task`` if its run directory has one."""
+def finished_row(task: SweepTask, data_sha256: dict[tuple[str, str | None], str] | None = None) -> dict[str, Any] | None:
+    """The finished row (``DONE_STATUSES``, same label) of ``task`` if its run directory has one
+    made from the data the task loads now.
+
+    As in ``runner.run``: ``data_root`` is a path, not in the spec hash, so a row whose
+    ``data.sha256`` differs from the loaded dataset's was made from other data and is not reused
+    (the task runs again); rows without the data's sha256 are taken as they are. The dataset is
+    loaded only when there is such a row to check. ``data_sha256`` caches the loaded datasets'
+    digests by (dataset, data_root) across calls.
+    """
     row = results.read_row(Path(task.out_dir) / task.spec.run_name)
-    if row is not None and row.get("status") in DONE_STATUSES and row.get("label") == task.label:
+    if row is None or row.get("status") not in DONE_STATUSES or row.get("label") != task.label:
+        return None
+    made_from = (row.get("data") or {}).get("sha256")
+    if made_from is None:
         return row
-    return None
+    cache = {} if data_sha256 is None else data_sha256
+    key = (task.spec.dataset, task.spec.data_root)
+    if key not in cache:
+        cache[key] = load_dataset(*key).info.sha256
+    return row if made_from == cache[key] else None
 
 
 # -- running one task (in a worker) -----------------------------------------------------------------
@@ -490,12 +507,15 @@ def run_sweep(
     executor = executor or LocalProcessExecutor(1)
     rows: list[dict[str, Any]] = []
     if sweep.suite is not None:  # a suite's 'real data' reference rows: cheap, scored here
-        for dataset in dict.fromkeys(t.spec.dataset for t in tasks):
-            rows.append(runner.real_data_row(dataset, sweep.suite.protocol, out_dirs[0]))
+        from genbench.bench.suites import real_data_row, reference_specs
+
+        for spec in reference_specs(t.spec for t in tasks).values():  # each under its dataset's runs' protocol
+            rows.append(real_data_row(spec, out_dirs[0]))
     counts = {"ok": 0, "failed": 0, "diverged": 0, "skipped": 0}
     todo = []
+    data_sha256: dict[tuple[str, str | None], str] = {}
     for task in tasks:
-        done = finished_row(task)
+        done = finished_row(task, data_sha256)
         if done is None:
             todo.append(task)
         else:

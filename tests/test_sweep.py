@@ -223,6 +223,80 @@ def test_killed_sweep_resumes_without_rerunning_finished_runs(tmp_path):
     assert sorted(r["seed"] for r in read_jsonl(out / RESULTS_FILE)) == [0, 1]
 
 
+class _Records:
+    """An executor that runs nothing: it records the tasks it is given and returns a row for each."""
+
+    workers = threads = 1
+
+    def __init__(self):
+        self.tasks = []
+
+    def run(self, tasks):
+        for t in tasks:
+            self.tasks.append(t)
+            yield t, {"label": t.label, "spec_hash": t.spec.hash, "status": "ok", "seed": t.spec.seed}
+
+
+def test_finished_rows_made_from_other_data_are_run_again(tmp_path, capsys):
+    """data_root is not in the spec hash: a finished row whose data.sha256 is not the loaded data's
+    is not skipped (runner.run would refuse to reuse it too); one without a sha256 is taken as is."""
+    from genbench.bench import results
+    from genbench.bench.cli import main
+    from genbench.bench.datasets import load_dataset
+    from genbench.bench.sweep import finished_row
+
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('baselines = ["test_sweep:Fine"]\ndatasets = ["mnist"]\nseeds = [0, 1, 2]\n'
+                    'budgets = [{max_steps = 1}]\n[protocol]\nn_fake = 100\n')
+    out = tmp_path / "runs"
+    sweep = load_sweep(str(toml), out)
+    current = load_dataset("mnist").info.sha256
+    for task, data in zip(sweep.tasks, ({"sha256": "0" * 64, "name": "mnist"}, {"sha256": current, "name": "mnist"}, None)):
+        row = {k: None for k in results.ROW_KEYS}
+        row.update(status="ok", label=task.label, seed=task.spec.seed, spec_hash=task.spec.hash, data=data)
+        results.write_row(out / task.spec.run_name, row)
+    assert [finished_row(t) is not None for t in sweep.tasks] == [False, True, True]
+    assert main(["sweep", str(toml), "--out", str(out), "--dry-run"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed[:3]] == ["to", "done", "done"] and "seed 0" in listed[0]
+    assert listed[-1] == "3 runs, 2 already finished"
+    executor = _Records()
+    result = run_sweep(sweep, executor, progress=False, log=lambda s: None)
+    assert [t.spec.seed for t in executor.tasks] == [0]
+    assert result.counts["skipped"] == 2
+
+
+def test_suite_sweep_scores_real_data_under_each_datasets_protocol(tmp_path, monkeypatch):
+    """`genbench sweep standard`: each dataset's real-data row is scored under its runs' protocol
+    (VGG for the style runs, not the suite's LeNet one), eval seed and data_root, as run_suite does."""
+    from genbench.bench import runner
+    from genbench.bench import sweep as sweep_mod
+    from genbench.bench.suites import STYLE_PROTOCOL, SUITES
+
+    toml = tmp_path / "standard.toml"
+    toml.write_text(f'suite = "standard"\ndata_root = "{tmp_path / "data"}"\n')
+    sweep = load_sweep(str(toml), tmp_path / "runs")
+    calls = {}
+
+    def real_data_row(dataset, protocol, out_dir, eval_seed=0, data_root=None, weights_path=None):
+        calls[dataset] = (protocol, eval_seed, data_root)
+        return {"label": "real data", "spec_hash": f"real-{dataset}", "kind": "reference", "status": "ok"}
+
+    monkeypatch.setattr(sweep_mod, "validate", list)  # no spec is prepared: only the reference rows matter
+    monkeypatch.setattr(runner, "real_data_row", real_data_row)
+    executor = _Records()
+    monkeypatch.setattr(executor, "run", lambda tasks: iter(()))
+    run_sweep(sweep, executor, progress=False, log=lambda s: None)
+    datasets = list(dict.fromkeys(t.spec.dataset for t in sweep.tasks))
+    assert list(calls) == datasets and "skimage-style" in datasets
+    assert calls["skimage-style"][0] == STYLE_PROTOCOL != SUITES.get("standard").protocol
+    for dataset in datasets:
+        first = next(t.spec for t in sweep.tasks if t.spec.dataset == dataset)
+        assert {t.spec.protocol for t in sweep.tasks if t.spec.dataset == dataset} == {first.protocol}
+        assert calls[dataset] == (first.protocol, first.eval_seed, str(tmp_path / "data"))
+    assert calls["mnist"][0] == SUITES.get("standard").protocol
+
+
 def test_cli_spec_json_reproduces_an_interval_eval_row(tmp_path, capsys):
     """A row's command for a spec `genbench run` cannot express is `genbench sweep --spec JSON`."""
     from genbench.bench.cli import main
