@@ -40,13 +40,6 @@ class Stopwatch:
         self._t0 = None
         return dt
 
-    def elapsed(self) -> float:
-        """The seconds accumulated so far, the running interval included (the watch keeps running)."""
-        if self._t0 is None:
-            return self.seconds
-        synchronize(self.device)
-        return self.seconds + (time.perf_counter() - self._t0)
-
 
 # Linux: writing "5" to clear_refs resets the process's peak resident set size (VmHWM in status) to
 # its current resident set size (proc(5)); nothing else is cleared.
