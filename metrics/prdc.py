@@ -196,12 +196,12 @@ class _RowIds:
         return [ids[lo:hi] for lo, hi in zip(offsets, offsets[1:])]
 
 
-def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids: _IdPair | None = None,
+def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids: _IdPair,
                        self_cols: torch.Tensor | None = None) -> torch.Tensor:
     """Squared Euclidean distances (len(a), len(b)) via ||a||^2 + ||b||^2 - 2 a.b, clamped at 0.
 
     Pairs where that value is below its cancellation bound are 0 if their rows are equal (equal
-    ids: ``ids()`` gives the ids of a's and b's rows, from one ``_RowIds``; None: computed here)
+    ids: ``ids()`` gives the ids of a's and b's rows, from one ``_RowIds``, called only then)
     and otherwise recomputed by ``_exact_d2``. ``self_cols``: a's row r is b's row self_cols[r]
     (the same row): that distance is 0 (sum((a - a)^2)) and needs no ids.
     """
@@ -216,7 +216,7 @@ def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids
     # 2^-30 over the two roundings of the pairs' own threshold below: one pass, no (a, b) temporaries
     if b.shape[0] and bool((d2.amin(1) <= (a_sq[:, 0] + b_sq.max()) * (c * (1 + 2.0**-30))).any()):
         cancelled = d2 <= norms.mul_(c)
-        ids_a, ids_b = ids() if ids is not None else (lambda r: (r.get(0), r.get(1)))(_RowIds([a, b]))
+        ids_a, ids_b = ids()
         same = ids_a[:, None] == ids_b[None, :]
         d2.masked_fill_(cancelled & same, 0.0)  # equal rows: sum((a - b)^2) = 0
         r, col = (cancelled & ~same).nonzero(as_tuple=True)
@@ -227,7 +227,7 @@ def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids
     return d2.clamp_(min=0.0)
 
 
-def _distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids: _IdPair | None = None,
+def _distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor, ids: _IdPair,
                self_cols: torch.Tensor | None = None) -> torch.Tensor:
     """Euclidean distances (len(a), len(b)) via ||a||^2 + ||b||^2 - 2 a.b, clamped at 0."""
     return _squared_distances(a, b, b_sq, ids, self_cols).sqrt_()
