@@ -307,6 +307,7 @@ class StyleGANLite(Baseline):
         )
         self.G_ema = EMA(self.G, hp["ema_kimg"])
         self.steps, self.images = 0, 0
+        self.last_r1 = torch.zeros((), device=self.device)  # the last R1 penalty (0 until one is computed)
 
     @staticmethod
     def _check(hp: Mapping[str, Any], data: DataInfo) -> None:
@@ -372,10 +373,7 @@ class StyleGANLite(Baseline):
         seen = n * self.world_size  # global images (n is this rank's slice)
         self.steps, self.images = self.steps + 1, self.images + seen
         self._update_ema(seen)
-        r1_last = self.__dict__.get("last_r1")
-        if r1_last is None:  # r1_gamma 0: on the device like the other losses (one stacked NaN check)
-            r1_last = torch.zeros((), device=self.device)
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": r1_last,
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "r1": self.last_r1,
                 "d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean()}
 
     def _update_ema(self, n: int) -> None:
@@ -411,7 +409,7 @@ class StyleGANLite(Baseline):
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "G_ema": self.G_ema.state_dict(), "steps": self.steps, "images": self.images,
-            "last_r1": getattr(self, "last_r1", torch.zeros(())),
+            "last_r1": self.last_r1,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
