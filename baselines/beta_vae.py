@@ -8,7 +8,7 @@ import torch
 
 from genbench.baselines.base import BASELINES, Batch
 from genbench.baselines.nets import check_images
-from genbench.baselines.vae import VAE, bernoulli_log_lik, binarize, eval_inputs, gaussian_kl, to_unit
+from genbench.baselines.vae import VAE, bernoulli_log_lik, binarize, gaussian_kl, to_unit
 from genbench.bench.spec import DataInfo, SpecError
 
 
@@ -81,11 +81,8 @@ class BetaVAE(VAE):
         """``VAE.evaluate`` (true ELBO and IW-NLL at beta = 1, nats per image) plus
         ``beta_objective``: the split's mean of -E_q[log p(x|z)] + beta * KL with the same
         k noise draws, i.e. -(elbo) + (beta - 1) * KL."""
-        state = generator.get_state()
-        out = super().evaluate(x, y, generator)
-        again = torch.Generator(device=generator.device)
-        again.set_state(state)  # the same binarised images as the bounds above
-        xb, _ = eval_inputs(x, self.hp["iw_k"], self.hp["z_dim"], again)
+        xb, eps = self._eval_inputs(x, generator)
+        out = self._mean_bounds(xb, eps)  # VAE.evaluate's numbers; the KL below on the same images
         kls = [gaussian_kl(*self.enc(xc.to(self.device))).double().cpu() for xc in xb.split(self.eval_batch)]
         kl = float(torch.cat(kls).mean())
         out["beta_objective"] = -out["elbo"] + (self.hp["beta"] - 1.0) * kl

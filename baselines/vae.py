@@ -113,8 +113,9 @@ class VAE(Baseline):
     the run's generator) and the evaluated split once, with the evaluation seed. The Bernoulli
     decoder is a distribution over binary images, so ``elbo`` and ``nll_iw`` are bounds on a true
     log-likelihood, comparable in kind with published binarised-MNIST numbers (Burda et al. 2016,
-    Table 1, report VAEs at about 85-87 nats with a k = 5000 bound; a k = 64 bound is looser). On grey-level targets, as before this was changed, the same formula is not a
-    likelihood (its "density" integrates to less than 1; Loaiza-Ganem and Cunningham 2019).
+    Table 1, report VAEs at about 85-87 nats with a k = 5000 bound; a k = 64 bound is looser).
+    On grey-level targets, as before this was changed, the same formula is not a likelihood (its
+    "density" integrates to less than 1; Loaiza-Ganem and Cunningham 2019).
 
     ``sample`` returns the decoder MEAN (the Bernoulli probabilities, round(p * 255)), as in
     the paper's figures, not a Bernoulli draw. ``evaluate`` gives ``elbo`` (higher is better)
@@ -209,12 +210,19 @@ class VAE(Baseline):
         the k samples of the IW bound). nll_iw: mean of -(logsumexp_i log w_i - log k), with
         w_i = p(x, z_i) / q(z_i | x) (Burda et al. 2016, eq. 8); k = hp ``iw_k``.
         """
+        return self._mean_bounds(*self._eval_inputs(x, generator))
+
+    def _eval_inputs(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``eval_inputs`` of a checked uint8 split: (binarised images, noise)."""
         if x.dtype != torch.uint8 or tuple(x.shape[1:]) != tuple(self.data_info.shape) or len(x) == 0:
             raise ValueError(
                 f"evaluate needs uint8 (N, {', '.join(map(str, self.data_info.shape))}) images with N >= 1, "
                 f"got {x.dtype} {tuple(x.shape)}"
             )
-        xb, eps = eval_inputs(x, self.hp["iw_k"], self.hp["z_dim"], generator)
+        return eval_inputs(x, self.hp["iw_k"], self.hp["z_dim"], generator)
+
+    def _mean_bounds(self, xb: torch.Tensor, eps: torch.Tensor) -> dict[str, float]:
+        """The split means of the ELBO and the IW bound (``_bounds``) of binarised images xb."""
         elbo, iw = [], []
         for xc, ec in zip(xb.split(self.eval_batch), eps.split(self.eval_batch)):
             e, w = self._bounds(xc.to(self.device), ec.to(self.device))
