@@ -420,13 +420,18 @@ def build_model(prep: Prepared) -> tuple[Baseline, torch.Generator]:
     return model, gen
 
 
+def made_from(row: dict[str, Any]) -> str | None:
+    """The sha256 of the data a row was made from (None: a row that does not record it)."""
+    return (row.get("data") or {}).get("sha256")
+
+
 def finished_on(row: dict[str, Any] | None, data_sha256: str | None) -> bool:
     """Whether an existing row is finished ('ok') and was made from the data now loaded: data_root
     is a path, not in the spec hash, so a row made from other data under it is not reused (rows
     without the data's sha256 are taken as they are)."""
     if row is None or row.get("status") != "ok":
         return False
-    return (row.get("data") or {}).get("sha256") in (None, data_sha256)
+    return made_from(row) in (None, data_sha256)
 
 
 def _interval_evaluator(prep: Prepared, run_dir: Path, resume: bool) -> Any:

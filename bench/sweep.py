@@ -283,7 +283,7 @@ def finished_row(task: SweepTask, data_sha256: dict[tuple[str, str | None], str]
     row = results.read_row(Path(task.out_dir) / task.spec.run_name)
     if row is None or row.get("status") not in DONE_STATUSES or row.get("label") != task.label:
         return None
-    made_from = (row.get("data") or {}).get("sha256")
+    made_from = runner.made_from(row)
     if made_from is None:
         return row
     cache = {} if data_sha256 is None else data_sha256
