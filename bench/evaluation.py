@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
-
-import warnings
 
 import numpy as np
 import torch
