@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -79,6 +79,18 @@ def doubling_stack(size: int, base_sizes: tuple[int, ...] = (7, 4)) -> tuple[int
 
 
 # --- conversions ---------------------------------------------------------------------------
+
+
+def eager(net: Any) -> Any:
+    """``net``'s uncompiled call (hooks included) when ``nn.Module.compile()`` compiled it, else ``net``.
+
+    For passes that are differentiated twice (gradient penalties: WGAN-GP, StarGAN, StyleGAN's R1):
+    torch.compile's aot_autograd does not support double backward ("torch.compile with aot_autograd
+    does not currently support double backward"), so under ``--compile`` these passes run eagerly
+    and every other pass of the same network stays compiled."""
+    if isinstance(net, nn.Module) and getattr(net, "_compiled_call_impl", None) is not None:
+        return net._call_impl
+    return net
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from torch import nn
 from genbench.baselines.base import BASELINES, Baseline, Batch, TaskKind
 from genbench.baselines.cgan import batch_labels, label_maps
 from genbench.baselines.cyclegan import ResnetGenerator
-from genbench.baselines.nets import GeneratorDiscriminatorState, check_images, seeded_init
+from genbench.baselines.nets import GeneratorDiscriminatorState, check_images, eager, seeded_init
 from genbench.baselines.pix2pix import to_float, translate_in_chunks
 from genbench.baselines.wgan_gp import gradient_penalty
 from genbench.bench.spec import DataInfo, SpecError
@@ -137,7 +137,7 @@ class StarGAN(GeneratorDiscriminatorState, Baseline):
         src_real, cls_real = self.D(x)
         src_fake, _ = self.D(fake)
         eps = torch.rand(len(x), generator=self.generator, device=self.device)
-        gp = gradient_penalty(lambda t: self.D(t)[0], x, fake, eps)
+        gp = gradient_penalty(lambda t: eager(self.D)(t)[0], x, fake, eps)
         loss_cls = F.cross_entropy(cls_real, c_org)
         w = src_real.mean() - src_fake.mean()
         loss_d = -w + self.hp["cls_lambda"] * loss_cls + self.hp["gp_lambda"] * gp

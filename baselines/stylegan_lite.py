@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench.baselines.base import BASELINES, Baseline, Batch, TaskKind
-from genbench.baselines.nets import EMA, check_images, doubling_stack, seeded_init, to_uint8
+from genbench.baselines.nets import EMA, check_images, doubling_stack, eager, seeded_init, to_uint8
 from genbench.bench.spec import DataInfo, SpecError
 
 SQRT2 = math.sqrt(2.0)
@@ -362,7 +362,7 @@ class StyleGANLite(Baseline):
             # the penalty times the interval; with the main steps that is interval + 1 D steps per
             # interval, which the lr and betas of opt_D (mb_ratio c) are adjusted for
             x_in = x.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.D(x_in).sum(), x_in, create_graph=True)
+            (grad,) = torch.autograd.grad(eager(self.D)(x_in).sum(), x_in, create_graph=True)
             r1 = grad.pow(2).sum((1, 2, 3)).mean()
             self.minimize(r1 * (self.hp["r1_gamma"] / 2) * self.hp["r1_interval"], self.opt_D)
             self.last_r1 = r1.detach()

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from genbench.baselines.base import BASELINES, TaskKind
-from genbench.baselines.nets import doubling_stack, init_dcgan_
+from genbench.baselines.nets import doubling_stack, eager, init_dcgan_
 from genbench.baselines.wgan import CriticGAN
 from genbench.bench.spec import DataInfo, SpecError
 
@@ -55,8 +55,10 @@ def gradient_penalty(
     real, fake: float (B, ...) of one shape; eps: float (B,) in [0, 1]. Returns a 0-d tensor.
     Under fp16 autocast the penalty's own pass runs in fp32: the GradScaler scales the final loss,
     not this inner gradient, whose small entries fp16's 5-bit exponent would flush to zero (bf16
-    keeps fp32's range and stays autocast).
+    keeps fp32's range and stays autocast). A critic compiled by ``--compile`` runs this pass
+    eagerly (``nets.eager``: torch.compile does not support double backward).
     """
+    critic = eager(critic)
     e = eps.view(-1, *([1] * (real.ndim - 1)))
     x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
     dev = x_hat.device.type

@@ -4,7 +4,9 @@
 
 - ``apply_perf(model, perf)`` after ``Baseline.setup``: channels_last on the networks' 4-D
   parameters, ``nn.Module.compile()`` in place (state_dict keys stay the same, so checkpoints
-  are interchangeable with uncompiled runs), and a GradScaler on the model for fp16.
+  are interchangeable with uncompiled runs), and a GradScaler on the model for fp16. Passes that
+  are differentiated twice (gradient penalties) run eagerly through ``baselines.nets.eager``:
+  torch.compile's aot_autograd does not support double backward.
 - ``precision(perf, device)``: the context that train steps and sampling run in (TF32 flags and
   autocast); everything it changed is restored on exit, so feature extraction, which runs
   outside it, is plain fp32 with TF32 off (``FeatureExtractor.extract`` sets ``tf32_mode(False)``).

@@ -324,8 +324,9 @@ def _known_failure_hint(spec: RunSpec, exc: BaseException) -> str:
     """What to do about a failure that is PyTorch's, not the model's (seen on the GPU machine)."""
     if spec.perf.compile and "convolution_backward" in str(exc) and "stride" in str(exc):
         return (" [a torch.compile bug on CUDA: the meta kernel of convolution_backward predicts the wrong "
-                "strides (pytorch/pytorch#171622; hit by DCGAN's ConvTranspose2d generator on torch 2.11, "
-                "an H200); run without --compile]")
+                "strides (pytorch/pytorch#171622; seen with torch 2.11 for dcgan on an H200 and wgan on an "
+                "H100; torch 2.14.1's meta registration carries a fix naming that issue); run without "
+                "--compile or with a newer torch]")
     return ""
 
 
