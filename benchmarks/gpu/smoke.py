@@ -26,6 +26,7 @@ import dataclasses
 import json
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -114,7 +115,10 @@ def count_syncs(name: str, spec: object, steps: int = 5) -> dict[str, object]:
         if "synchroniz" not in str(message):
             return
         ours = [f for f in traceback.extract_stack() if "/baselines/" in f.filename or "/bench/" in f.filename]
-        key = f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else f"{Path(filename).name}:{lineno}"
+        if ours:
+            key = f"{Path(ours[-1].filename).name}:{ours[-1].lineno}"
+        else:  # no genbench frame: name the package file and the thread (acgan on the H100: '__init__.py:1270')
+            key = f"{Path(filename).parent.name}/{Path(filename).name}:{lineno} ({threading.current_thread().name})"
         where[key] = where.get(key, 0) + 1
 
     with warnings.catch_warnings():

@@ -2,6 +2,10 @@
 
     python benchmarks/gpu/summarize.py gpu.json [gpu-2.json ...] [--smoke smoke.jsonl] > reports/benchmarks/gpu.md
 
+A file may also be the one-line-per-benchmark log that $GENBENCH_BENCH_LOG collects (``*.jsonl``,
+benchmarks/conftest.py): it keeps the benchmarks of a part cut off by its time limit, whose
+--benchmark-json file is then empty (such a file is skipped with a note on stderr).
+
 One table per benchmark group: each row's throughput (extra_info img/s, or 1 / min time), and its
 ratio to the group's first genbench row; then the derived headline numbers (peak fraction of
 feature extraction, harness overhead), the device and the package versions of the run.
@@ -127,13 +131,29 @@ def summarize(data: dict, smoke: list[dict] | None = None, versions: str | None 
     return "\n".join(lines)
 
 
+def load(path: str | Path) -> dict | None:
+    """A pytest-benchmark JSON file, or a $GENBENCH_BENCH_LOG ``*.jsonl`` log as the same structure;
+    None (with a note on stderr) for a missing or empty file: a part killed by its time limit."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else ""
+    if not text.strip():
+        print(f"summarize: {path} is missing or empty (a part cut off by its limit?); skipped", file=sys.stderr)
+        return None
+    if path.suffix != ".jsonl":
+        return json.loads(text)
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return {"benchmarks": [{"name": r["name"], "group": r["group"], "extra_info": r.get("extra_info", {}),
+                            "stats": {"min": r["min_s"], "median": r.get("median_s"), "rounds": r.get("rounds")}}
+                           for r in records]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("json", nargs="+", help="one or more pytest-benchmark JSON files (parts of one run)")
     ap.add_argument("--smoke", default=None)
     ap.add_argument("--versions", default=None, help="the run's package versions, when its JSON lacks them")
     args = ap.parse_args(argv)
-    parts = [json.loads(Path(p).read_text()) for p in args.json if Path(p).exists()]
+    parts = [part for part in map(load, args.json) if part is not None]
     if not parts:
         ap.error(f"none of {args.json} exists")
     data = dict(parts[0], benchmarks=[b for part in parts for b in part["benchmarks"]])
