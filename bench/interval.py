@@ -101,13 +101,24 @@ class IntervalEvaluator:
         """Score the final step if needed; with select='best' load the best state into ``model``.
 
         Returns the row fields: curve, checkpoint ('final' | 'best'), checkpoint_step, interval_eval.
+        With select='best' and no point with a finite metric, the final state is reported
+        (checkpoint 'final'; interval_eval['fallback'] says why).
         """
         self._forget_from(progress.steps + 1)  # points past the end belong to a discarded attempt
         if not self.points or self.points[-1]["step"] != progress.steps:
             self._evaluate(model, progress)
         step = progress.steps
-        if self.settings.select == "best":
-            step = self.best_point()["step"]
+        best = self._best_or_none() if self.settings.select == "best" else None
+        if self.settings.select == "best" and best is None:
+            # nothing to select (e.g. a toy reverse KL that is inf until some sample is good): the row
+            # reports the final state, says so, and is not failed after all its training
+            self._delete_best_files(keep=None)
+            fields = self.row_fields("final", step)
+            fields["interval_eval"]["fallback"] = (f"no interval evaluation had a finite {self.metric}; "
+                                                  "the final state is reported")
+            return fields
+        if best is not None:
+            step = best["step"]
             self._delete_best_files(keep=step)
             if step != progress.steps:
                 path = self.run_dir / best_file(step)

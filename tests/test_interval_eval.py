@@ -6,6 +6,7 @@ so pytest's rootdir-relative import of this file makes them resolvable.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -281,3 +282,25 @@ def test_unknown_selection_metric_fails_the_run_clearly(tmp_path):
     row = run(_spec(interval=IntervalEval(every=2, n_fake=100, metric="fid")), tmp_path)
     assert row["status"] == "failed" and "interval_eval metric 'fid' is not among" in row["error"]
     assert "fd_mnist" in row["error"]
+
+
+@pytest.mark.parametrize("values, step, checkpoint", [((math.inf, math.inf, math.inf), 6, "final"),
+                                                      ((math.inf, 2.0, math.nan), 4, "best")])
+def test_best_without_a_finite_point_reports_the_final_state(tmp_path, values, step, checkpoint):
+    """A toy reverse KL is inf until some sample is good: with no finite point there is nothing to
+    select, and the row reports the final state and says so (the run used to fail after training)."""
+    ie = IntervalEval(every=2, select="best", metric="m")
+    by_step = dict(zip((2, 4, 6), values))
+
+    def score(model):
+        return {"metrics": {"m": by_step[model.w]}, "higher_is_better": {"m": False}, "n_real": 10}
+
+    model = _Fake()
+    evaluator = IntervalEvaluator(ie, tmp_path, "h", score, "m")
+    for s in (2, 4, 6):
+        model.w = s
+        evaluator(model, TrainProgress(s, s * 8, float(s)))
+    fields = evaluator.finish(model, TrainProgress(6, 48, 6.0))
+    assert (fields["checkpoint"], fields["checkpoint_step"], model.w) == (checkpoint, step, step)
+    assert ("fallback" in fields["interval_eval"]) is (checkpoint == "final")
+    assert [p.name for p in tmp_path.glob("best-s*.pt")] == ([best_file(4)] if checkpoint == "best" else [])
