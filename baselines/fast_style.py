@@ -10,13 +10,21 @@ from torch import nn
 
 from genbench.baselines._style import StyleTransferBaseline
 from genbench.baselines.base import BASELINES, Batch
-from genbench.baselines.nets import seeded_init, to_uint8
+from genbench.baselines.nets import seeded_init, to_uint8, to_uint8_on_device
 from genbench.bench.spec import DataInfo, SpecError
 from genbench.metrics.style import VggFeatures, gram_matrix
 
 NORMS = ("instance", "batch")
 CONTENT_LAYER = "relu2_2"  # Johnson et al. 2016, Sec. 4.2
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+CHECK_EVERY = 50  # train steps between reads of the on-device style-image check (as the loop's NaN check)
+
+
+def _different_images(k: int) -> ValueError:
+    return ValueError(
+        f"fast-style: style index {k} came with different style images; fast-style trains one "
+        "network per style image, so each index must always carry the same image"
+    )
 
 
 def _norm(kind: str, ch: int) -> nn.Module:
@@ -134,13 +142,36 @@ class FastStyle(StyleTransferBaseline):
         self.seen = torch.zeros(n_styles, dtype=torch.bool)
         self.vgg = self.load_loss_vgg(hp["vgg"], tuple(dict.fromkeys((CONTENT_LAYER, *STYLE_LAYERS))))
         self.steps = 0
+        self._forget_caches()
+
+    def _forget_caches(self) -> None:
+        """Derived from style_refs: each learnt style's Gram targets (the VGG is frozen, so they are
+        computed once), and, once every style is known, the device copy of the style images and the
+        per-index count of batches whose image differed, checked every CHECK_EVERY steps."""
+        self._grams: dict[int, dict[str, torch.Tensor]] = {}
+        self._refs_device: torch.Tensor | None = None
+        self._mismatch: torch.Tensor | None = None
 
     def loss_vggs(self) -> dict[str, VggFeatures]:
         return {"vgg": self.vgg}
 
     # -- training -----------------------------------------------------------------
     def _learn_styles(self, style: torch.Tensor, y: torch.Tensor) -> None:
-        """Record each style index's image on first sight; the same index must keep its image."""
+        """Record each style index's image on first sight; the same index must keep its image.
+
+        Until every style is known this reads the batch back (which networks train depends on it);
+        after that the comparison stays on the device and is read every CHECK_EVERY steps (and
+        before a checkpoint or a stylisation), so a train step does not wait for the GPU. The
+        training loop has checked that the labels lie in [0, S)."""
+        if bool(self.seen.all()):  # a CPU tensor: no device read
+            if self._refs_device is None:
+                self._refs_device = self.style_refs.to(self.device)
+                self._mismatch = torch.zeros(len(self.nets), dtype=torch.int64, device=self.device)
+            differs = (to_uint8_on_device(style) != self._refs_device[y]).flatten(1).any(1)
+            self._mismatch.index_add_(0, y, differs.long())
+            if self.steps % CHECK_EVERY == 0:
+                self._check_styles()
+            return
         images = to_uint8(style)
         for k in torch.unique(y).tolist():
             if not 0 <= k < len(self.nets):
@@ -149,10 +180,14 @@ class FastStyle(StyleTransferBaseline):
             if not self.seen[k]:
                 self.style_refs[k], self.seen[k] = mine[0], True
             if not bool((mine == self.style_refs[k]).all()):
-                raise ValueError(
-                    f"fast-style: style index {k} came with different style images; fast-style trains one "
-                    "network per style image, so each index must always carry the same image"
-                )
+                raise _different_images(k)
+
+    def _check_styles(self) -> None:
+        """Raise for an index that came with another image since the device check began."""
+        if self._mismatch is not None:
+            bad = torch.nonzero(self._mismatch).flatten().tolist()
+            if bad:
+                raise _different_images(bad[0])
 
     def train_step(self, batches: Sequence[Batch]) -> dict[str, torch.Tensor]:
         """One Adam update of every network whose style is known, on all of the batch's contents.
@@ -169,9 +204,11 @@ class FastStyle(StyleTransferBaseline):
             target = self.vgg(content)[CONTENT_LAYER]
         totals = {"loss": [], "content": [], "style": []}
         for k in torch.nonzero(self.seen).flatten().tolist():
-            with torch.no_grad():
-                ref = self.style_refs[k : k + 1].to(self.device).float() / 127.5 - 1.0
-                grams = {l: gram_matrix(f) for l, f in self.vgg(ref).items() if l in STYLE_LAYERS}
+            grams = self._grams.get(k)
+            if grams is None:
+                with torch.no_grad():
+                    ref = self.style_refs[k : k + 1].to(self.device).float() / 127.5 - 1.0
+                    grams = self._grams[k] = {l: gram_matrix(f) for l, f in self.vgg(ref).items() if l in STYLE_LAYERS}
             out = self.nets[k](content)
             feats = self.vgg(out)
             l_content = hp["content_weight"] * F.mse_loss(feats[CONTENT_LAYER], target)
@@ -191,6 +228,7 @@ class FastStyle(StyleTransferBaseline):
     # -- sampling -----------------------------------------------------------------
     def route(self, style: torch.Tensor) -> torch.Tensor:
         """int64 (B,): the network index of each style image (exact match); ValueError if unseen."""
+        self._check_styles()
         images = to_uint8(style)
         match = (images[:, None] == self.style_refs[None]).flatten(2).all(2) & self.seen[None]
         known = match.any(1)
@@ -219,6 +257,7 @@ class FastStyle(StyleTransferBaseline):
     # -- checkpoints --------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Networks, optimizers, learnt style images, step counter and the VGG's hash."""
+        self._check_styles()
         return {
             "nets": self.nets.state_dict(), "opts": [o.state_dict() for o in self.opts],
             "style_refs": self.style_refs.clone(), "seen": self.seen.clone(), "steps": self.steps,
@@ -233,3 +272,4 @@ class FastStyle(StyleTransferBaseline):
         self.style_refs.copy_(state["style_refs"])
         self.seen.copy_(state["seen"])
         self.steps = int(state["steps"])
+        self._forget_caches()

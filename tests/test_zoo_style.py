@@ -241,6 +241,49 @@ def test_fast_style_keeps_one_network_per_style(weights, tiny):
         model.train_step([Batch(train_split.x[:2].float() / 127.5 - 1)])
 
 
+def test_fast_style_checks_style_images_on_the_device_once_every_style_is_known(weights, tiny):
+    """With every style known, a train step no longer reads the batch back: the per-index image
+    check runs on the device and is read every CHECK_EVERY steps and before a checkpoint or a
+    stylisation; the style Gram targets are computed once (the VGG is frozen) and equal fresh ones."""
+    from genbench.baselines import fast_style
+
+    _, digests = weights
+    model = BASELINES.get("fast-style")()
+    model.setup(tiny_hp("fast-style", digests), tiny.info, torch.device("cpu"), torch.Generator().manual_seed(0))
+    x, y = tiny.split("train").x, tiny.split("train").y
+    first = torch.cat([(y == k).nonzero().flatten()[:1] for k in range(3)])
+    model.train_step([Batch(x[first].float() / 127.5 - 1, y[first])])  # learns the three styles (host path)
+    assert model.seen.all() and model._refs_device is None
+    model.train_step([Batch(x[first].float() / 127.5 - 1, y[first])])
+    assert model._mismatch.tolist() == [0, 0, 0]
+    for k in range(3):
+        ref = model.style_refs[k : k + 1].float() / 127.5 - 1.0
+        fresh = {l: S.gram_matrix(f) for l, f in model.vgg(ref).items() if l in fast_style.STYLE_LAYERS}
+        assert all(torch.equal(fresh[l], model._grams[k][l]) for l in fresh)
+    swapped = x[first[:1]].clone()
+    swapped[..., TINY_SIZE:] = x[first[1:2], ..., TINY_SIZE:]  # label 0 with style 1's image
+    model.train_step([Batch(swapped.float() / 127.5 - 1, y[first[:1]])])  # step 2: not a check step
+    assert model._mismatch.tolist() == [1, 0, 0]
+    with pytest.raises(ValueError, match="style index 0 came with different style images"):
+        model.state_dict()
+    with pytest.raises(ValueError, match="style index 0 came with different style images"):
+        model.route(swapped[:, :, :, TINY_SIZE:].float() / 127.5 - 1)
+    model.steps = fast_style.CHECK_EVERY
+    with pytest.raises(ValueError, match="style index 0 came with different style images"):
+        model.train_step([Batch(x[first].float() / 127.5 - 1, y[first])])
+    model.load_state_dict(_fresh_state(model))
+    assert model._mismatch is None and model._grams == {}
+
+
+def _fresh_state(model):
+    """The model's state without the pending check (what a checkpoint before the bad batch held)."""
+    pending, model._mismatch = model._mismatch, None
+    try:
+        return model.state_dict()
+    finally:
+        model._mismatch = pending
+
+
 # --- rows through the runner --------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["gatys", "adain"])
 def test_run_scores_style_rows_with_a_grid(name, weights, tiny, tmp_path):
