@@ -41,3 +41,13 @@ def test_nothing_readable_is_an_error(summarize, tmp_path):
     (tmp_path / "gpu-1.json").write_text("")
     with pytest.raises(SystemExit):
         summarize.main([str(tmp_path / "gpu-1.json")])
+
+
+def test_a_benchmark_in_both_a_json_and_a_log_counts_once(summarize, tmp_path, capsys):
+    rec = _record("test_gpu_train_dcgan[fp32-32]", 9700.0, 10000.0)
+    bench = {"name": rec["name"], "group": rec["group"], "extra_info": rec["extra_info"], "stats": {"min": 2.5}}
+    (tmp_path / "gpu-1.json").write_text(json.dumps({"benchmarks": [bench]}))
+    (tmp_path / "bench-1.jsonl").write_text(json.dumps(rec) + "\n")
+    assert summarize.main([str(tmp_path / "gpu-1.json"), str(tmp_path / "bench-1.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| genbench (rounds 9,700)") == 1 and out.count("= 0.970") == 1

@@ -11,25 +11,28 @@
 #   SYNCS_S=SECONDS              also count each family's host-device synchronisations per train step
 #                                (smoke.py --syncs, in parallel with the smokes)
 #
-# Everything is written under $RES (default /tmp/gbres) and packed into $OUT/results.tgz after each
-# stage (the device tool brings back at most 8 files; a stage cut short still leaves the earlier ones).
+# Everything is written under $RES (default /tmp/gbres, emptied first: a warm machine keeps /tmp
+# between calls) and packed into $OUT/results.tgz after each stage (the device tool brings back at
+# most 8 files; a stage cut short still leaves the earlier ones). Part i's benchmarks are also
+# logged one line each to $RES/bench-i.jsonl as they finish; the summary reads that log for a part
+# whose --benchmark-json is empty (cut off by its limit).
 set -u
-OUT=${OUT:-/tmp/gbout}; RES=${RES:-/tmp/gbres}; mkdir -p "$OUT" "$RES"
+OUT=${OUT:-/tmp/gbout}; RES=${RES:-/tmp/gbres}; rm -rf "$RES"; mkdir -p "$OUT" "$RES"
 pack() { tar czf "$OUT/results.tgz.part" -C "$RES" . && mv "$OUT/results.tgz.part" "$OUT/results.tgz"; }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 GENBENCH_CACHE=/tmp/gbcache GENBENCH_BENCH_LOG="$RES/bench.jsonl"
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 GENBENCH_CACHE=/tmp/gbcache
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$RES/nvidia-smi.txt" 2>&1
 cat "$RES/nvidia-smi.txt"
 python3 -c "import torch, genbench.bench; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA')" || exit 1
 pack
 # 1. the benchmarks in parts, most wanted first, alone on the device; a part that runs out still
-# leaves its finished results in $GENBENCH_BENCH_LOG
+# leaves its finished results in its $GENBENCH_BENCH_LOG
 i=0
 IFS=';' read -ra parts <<< "${BENCH_PARTS-extract or peak or flops:150;eval:200;train:150}"
 for part in "${parts[@]}"; do
   i=$((i+1)); k=${part%:*}; s=${part##*:}
   echo "== part $i: -k '$k' (${s}s)" >> "$RES/bench.log"
-  timeout "$s" python3 -m pytest benchmarks/test_bench_gpu.py --benchmark-only -q -p no:cacheprovider \
+  GENBENCH_BENCH_LOG="$RES/bench-$i.jsonl" timeout "$s" python3 -m pytest benchmarks/test_bench_gpu.py --benchmark-only -q -p no:cacheprovider \
     --benchmark-columns=min,median,rounds --benchmark-json "$RES/gpu-$i.json" -k "$k" >> "$RES/bench.log" 2>&1
   echo "part $i exit $?" >> "$RES/bench.log"
   pack
@@ -53,7 +56,10 @@ cat "$RES"/smoke-*/smoke.jsonl > "$RES/smoke.jsonl" 2>/dev/null
 for f in "$RES"/smoke-*.log; do [ -f "$f" ] && grep -v "^Traceback\|^  " "$f" | tail -40; done
 [ -f "$RES/syncs.log" ] && tail -26 "$RES/syncs.log"
 pack
-gpu=$(ls "$RES"/gpu-*.json 2>/dev/null)
+gpu=""  # each part's JSON, or its log where the JSON is empty
+for n in $(seq 1 "$i"); do
+  if [ -s "$RES/gpu-$n.json" ]; then gpu="$gpu $RES/gpu-$n.json"; elif [ -s "$RES/bench-$n.jsonl" ]; then gpu="$gpu $RES/bench-$n.jsonl"; fi
+done
 smk=""; [ -s "$RES/smoke.jsonl" ] && smk="--smoke $RES/smoke.jsonl"
 [ -n "$gpu" ] && python3 benchmarks/gpu/summarize.py $gpu $smk | tee "$RES/summary.md"
 pack

@@ -156,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parts = [part for part in map(load, args.json) if part is not None]
     if not parts:
         ap.error(f"none of {args.json} exists")
-    data = dict(parts[0], benchmarks=[b for part in parts for b in part["benchmarks"]])
+    seen: set[tuple[str, str]] = set()  # a benchmark given twice (a part's JSON and a log holding it) counts once
+    benchmarks = [b for part in parts for b in part["benchmarks"]
+                  if (b["name"], b["group"]) not in seen and not seen.add((b["name"], b["group"]))]
+    data = dict(parts[0], benchmarks=benchmarks)
     smoke = None
     if args.smoke and Path(args.smoke).exists():
         smoke = [json.loads(line) for line in Path(args.smoke).read_text().splitlines() if line.strip()]
