@@ -58,6 +58,7 @@ class Baseline(abc.ABC):
       paper: the citation the defaults come from.
       data_kinds: which DataInfo.kind values the model accepts.
       paper_widths: the paper's width hyperparameters where the defaults are narrower.
+      data_parallel_refusal: why the family cannot train data-parallel (world size > 1), or "".
     """
 
     task: ClassVar[TaskKind] = TaskKind.UNCONDITIONAL
@@ -68,6 +69,7 @@ class Baseline(abc.ABC):
     # The paper's network widths where the defaults are narrower for CPU speed (e.g. {"ngf": 128});
     # the standard suite runs these, and a row whose widths are below them says so (network_width).
     paper_widths: ClassVar[Mapping[str, Any]] = {}
+    data_parallel_refusal: ClassVar[str] = ""
 
     def __init__(self) -> None:
         self.hp: dict[str, Any] = {}

@@ -109,6 +109,10 @@ class FastStyle(StyleTransferBaseline):
     """
 
     paper = "Johnson, Alahi, Fei-Fei. Perceptual Losses for Real-Time Style Transfer and Super-Resolution. ECCV 2016"
+    # each rank would learn the styles its own slice shows and train a different set of networks,
+    # so the ranks' gradient all-reduces would not match (they failed with a collective mismatch)
+    data_parallel_refusal = ("it learns its style images from the batches, and each rank would learn those of "
+                             "its own slice and train a different set of networks")
     defaults: Mapping[str, Any] = {
         "batch_size": 4,
         "lr": 1e-3,

@@ -113,11 +113,15 @@ def resolve_world_size(nproc: int | None) -> int:
     return env if env is not None else (nproc or 1)
 
 
-def check_spec(spec: RunSpec, batch_size: int) -> None:
-    """What a data-parallel spec needs before anything runs (raises SpecError)."""
+def check_spec(spec: RunSpec, batch_size: int, baseline: Any = None) -> None:
+    """What a data-parallel spec needs before anything runs (raises SpecError); ``baseline``: the
+    baseline class, whose ``data_parallel_refusal`` (a reason) refuses world size > 1."""
     n = spec.world_size
     if n == 1:
         return
+    reason = getattr(baseline, "data_parallel_refusal", "")
+    if reason:
+        raise SpecError(f"baseline {spec.baseline!r} cannot run data-parallel: {reason}; run with --nproc 1")
     if batch_size % n:
         raise SpecError(f"batch_size {batch_size} (the global batch) is not divisible by the world size {n}; "
                         f"pick --set batch_size=<a multiple of {n}> or another --nproc")

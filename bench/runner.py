@@ -80,7 +80,7 @@ def prepare(spec: RunSpec) -> Prepared:
     train_n = dataset.info.split_sizes["train"]
     if hparams["batch_size"] > train_n:
         raise SpecError(f"batch_size {hparams['batch_size']} exceeds the {train_n} training samples")
-    distributed.check_spec(spec, hparams["batch_size"])  # world size > 1: divisible batch, device
+    distributed.check_spec(spec, hparams["batch_size"], cls)  # world size > 1: divisible batch, device, baseline
     extractor = None
     i2i = i2i_eval.check_run(cls, dataset)  # image-to-image: shapes and metrics checked in bench/i2i_eval.py
     if cls.task is TaskKind.STYLE_TRANSFER:  # scored on VGG features (bench/style_data.py), no extractor

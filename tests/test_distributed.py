@@ -245,6 +245,8 @@ def test_bad_data_parallel_specs_are_refused_before_anything_runs(tmp_path):
                         world_size=2))
     with pytest.raises(SpecError, match="--device cuda"):
         distributed.check_spec(RunSpec("vae", "mnist", Budget(max_steps=1), device="cuda:1", world_size=2), 16)
+    with pytest.raises(SpecError, match="'fast-style' cannot run data-parallel: it learns its style images"):
+        prepare(RunSpec("fast-style", "skimage-style", Budget(max_steps=1), world_size=2))  # failed in the collectives
     assert cli_main(["run", "--baseline", "vae", "--dataset", "mnist", "--steps", "1", "--set", "batch_size=15",
                      "--nproc", "2", "--out", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
