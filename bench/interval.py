@@ -107,25 +107,24 @@ class IntervalEvaluator:
         self._forget_from(progress.steps + 1)  # points past the end belong to a discarded attempt
         if not self.points or self.points[-1]["step"] != progress.steps:
             self._evaluate(model, progress)
-        step = progress.steps
-        best = self._best_or_none() if self.settings.select == "best" else None
-        if self.settings.select == "best" and best is None:
-            # nothing to select (e.g. a toy reverse KL that is inf until some sample is good): the row
-            # reports the final state, says so, and is not failed after all its training
-            self._delete_best_files(keep=None)
-            fields = self.row_fields("final", step)
-            fields["interval_eval"]["fallback"] = (f"no interval evaluation had a finite {self.metric}; "
-                                                  "the final state is reported")
-            return fields
-        if best is not None:
-            step = best["step"]
-            self._delete_best_files(keep=step)
+        step, checkpoint = progress.steps, "final"
+        if self.settings.select == "best":
+            best = self.best_point()
+            self._delete_best_files(keep=None if best is None else best["step"])
+            if best is None:
+                # nothing to select (e.g. a toy reverse KL that is inf until some sample is good): the
+                # row reports the final state, says so, and is not failed after all its training
+                fields = self.row_fields("final", step)
+                fields["interval_eval"]["fallback"] = (f"no interval evaluation had a finite {self.metric}; "
+                                                      "the final state is reported")
+                return fields
+            step, checkpoint = best["step"], "best"
             if step != progress.steps:
                 path = self.run_dir / best_file(step)
                 if not path.exists():
                     raise CheckpointError(f"best checkpoint {path} (step {step}) is missing; delete {self.run_dir} to rerun")
                 model.load_state_dict(load_checkpoint(path, self.spec_hash)["model"])
-        return self.row_fields("best" if self.settings.select == "best" else "final", step)
+        return self.row_fields(checkpoint, step)
 
     def row_fields(self, checkpoint: str | None, checkpoint_step: int | None) -> dict[str, Any]:
         """curve / checkpoint / checkpoint_step / interval_eval, as the result row holds them."""
@@ -140,14 +139,13 @@ class IntervalEvaluator:
             },
         }
 
-    def best_point(self) -> dict[str, Any]:
-        """The earliest point with the best finite metric (ties keep the earlier step)."""
+    def best_point(self) -> dict[str, Any] | None:
+        """The earliest point with the best finite metric (ties keep the earlier step); None when
+        no point has a finite metric."""
         best = None
         for p in self.points:
             if self._better(p, best):
                 best = p
-        if best is None:
-            raise ValueError(f"no interval evaluation has a finite {self.metric}: nothing to select")
         return best
 
     # -- internals ----------------------------------------------------------------------------
@@ -191,7 +189,7 @@ class IntervalEvaluator:
             "step": progress.steps, "kimg": progress.kimg, "wall_s": progress.wall_seconds,
             "metric": metrics[self.metric], "metrics": metrics, "eval_s": time.perf_counter() - t0,
         }
-        is_best = self.settings.select == "best" and self._better(point, self._best_or_none())
+        is_best = self.settings.select == "best" and self._better(point, self.best_point())
         if is_best:  # the previous best's file stays until the next call: the checkpoint that follows makes it stale
             save_checkpoint(
                 self.run_dir / best_file(progress.steps),
@@ -200,17 +198,11 @@ class IntervalEvaluator:
         self.points.append(point)
         self._save()
 
-    def _best_or_none(self) -> dict[str, Any] | None:
-        try:
-            return self.best_point()
-        except ValueError:
-            return None
-
     def _forget_from(self, step: int) -> None:
         """Drop points at or after ``step`` and every best file but the kept best point's."""
         self.points = [p for p in self.points if p["step"] < step]
         if self.settings.select == "best":
-            best = self._best_or_none()
+            best = self.best_point()
             self._delete_best_files(keep=None if best is None else best["step"])
 
     def _delete_best_files(self, keep: int | None) -> None:
